@@ -1,0 +1,1 @@
+"""Executing the chapters and building the site (``mmdl run``, ``mmdl book``)."""

@@ -1,0 +1,1 @@
+"""Dataset readers: each reads the real format and the synthetic world alike."""

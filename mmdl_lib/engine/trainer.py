@@ -1,0 +1,119 @@
+"""``fit``: the training loop shared by every chapter.
+
+Each epoch reseeds every random generator from ``(seed, epoch)`` and draws its shuffle from a
+generator seeded the same way, so a run resumed from the checkpoint of epoch *k* reproduces
+the uninterrupted run exactly (on CPU; CUDA kernels may differ in the last bits).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from ..progress import tqdm
+
+from ..runtime import autocast, seed_everything
+from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+
+LossFn = Callable[[torch.nn.Module, Any], Mapping[str, torch.Tensor]]
+EvalFn = Callable[[torch.nn.Module], Mapping[str, float]]
+
+
+def move_to_device(batch: Any, device: torch.device) -> Any:
+    """Move tensors nested in lists, tuples and dicts to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: move_to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to_device(v, device) for v in batch)
+    return batch
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def fit(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFn,
+    train_data: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    device: torch.device,
+    seed: int = 0,
+    collate_fn: Callable | None = None,
+    scheduler: Any = None,
+    grad_clip: float | None = 1.0,
+    evaluate: EvalFn | None = None,
+    select: tuple[str, str] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    amp: bool = True,
+    desc: str = "train",
+) -> list[dict[str, float]]:
+    """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
+
+    ``loss_fn(model, batch)`` returns a dict of loss terms with ``"total"`` the one to minimise;
+    every term is averaged over the epoch and logged. ``evaluate(model)`` runs after each epoch
+    and its metrics join the row. ``select=("val_ap50", "max")`` keeps the best epoch's weights
+    as ``best.safetensors`` in ``checkpoint_dir`` and loads them back at the end.
+    ``scheduler`` is stepped after every optimiser step.
+    With ``checkpoint_dir`` set, every epoch is checkpointed and a new call resumes from the last one.
+    """
+    model.to(device)
+    history: list[dict[str, float]] = []
+    best: float | None = None
+    start = 0
+    if checkpoint_dir is not None:
+        state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
+        if state is not None:
+            start, history, best = state["epoch"], state["history"], state.get("best")
+    for epoch in tqdm(range(start, epochs), desc=desc, initial=start, total=epochs):
+        seed_everything(_epoch_seed(seed, epoch))
+        loader = DataLoader(
+            train_data,
+            batch_size=batch_size,
+            shuffle=True,
+            collate_fn=collate_fn,
+            generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch)),
+        )
+        model.train()
+        sums: dict[str, float] = defaultdict(float)
+        count = 0
+        for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}"):
+            batch = move_to_device(batch, device)
+            with autocast(device, amp):
+                terms = loss_fn(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            for name, value in terms.items():
+                sums[name] += float(value.detach())
+            count += 1
+        row: dict[str, float] = {"epoch": epoch + 1, **{f"loss_{k}": v / max(count, 1) for k, v in sums.items()}}
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                row.update({k: float(v) for k, v in evaluate(model).items()})
+        history.append(row)
+        if select is not None and checkpoint_dir is not None:
+            key, mode = select
+            value = row[key]
+            if best is None or (value > best if mode == "max" else value < best):
+                best = value
+                save_weights(model, Path(checkpoint_dir) / "best.safetensors")
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, scheduler, {"history": history, "best": best})
+    if select is not None and checkpoint_dir is not None and (Path(checkpoint_dir) / "best.safetensors").exists():
+        load_weights(model, Path(checkpoint_dir) / "best.safetensors")
+    model.eval()
+    return history

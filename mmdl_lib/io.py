@@ -1,0 +1,54 @@
+"""Atomic file writes and JSON reading with clear errors (used by every chapter)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import DataFormatError
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename over ``path``: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, obj: Any, indent: int | None = 1) -> Path:
+    """Write JSON atomically (keys in insertion order, so output is byte-stable)."""
+    text = json.dumps(obj, indent=indent, ensure_ascii=False)
+    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+
+
+def read_json(path: str | Path) -> Any:
+    """Read JSON, naming the file and the position when it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataFormatError(path, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+
+
+def require_field(obj: dict, field: str, path: str | Path, kind: type | tuple[type, ...] | None = None) -> Any:
+    """Return ``obj[field]``; a missing field or wrong type names the file and the field."""
+    if not isinstance(obj, dict) or field not in obj:
+        raise DataFormatError(path, "missing required field", field)
+    value = obj[field]
+    if kind is not None and not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise DataFormatError(path, f"expected {names}, got {type(value).__name__}", field)
+    return value

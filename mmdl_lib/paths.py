@@ -1,0 +1,40 @@
+"""Where data, caches and results live. Every location can be moved by an environment variable.
+
+- ``MMDL_DATA``: datasets (real ones and the generated synthetic world), default ``~/.cache/mmdl/data``
+- ``MMDL_CACHE``: expensive intermediates (trained teachers, cached features), default ``~/.cache/mmdl/cache``
+- ``MMDL_RESULTS``: run records and artifacts, default ``<project>/results``
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _home() -> Path:
+    return Path(os.environ.get("MMDL_HOME", Path.home() / ".cache" / "mmdl"))
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The book's checkout (the folder holding ``_toc.yml``), else the working directory."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return here
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("MMDL_DATA", _home() / "data"))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MMDL_CACHE", _home() / "cache"))
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get("MMDL_RESULTS", project_root() / "results"))
+
+
+def build_dir() -> Path:
+    return project_root() / "build"

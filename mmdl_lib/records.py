@@ -1,0 +1,106 @@
+"""Run records: every number in the book comes from one of these JSON files under ``results/``.
+
+A record holds the stage, profile, seed, config, metrics, versions, hardware and git sha of one
+executed run; the results chapter is generated from them (:mod:`mmdl_lib.book.results`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .env import environment
+from .errors import RunRecordError
+from .io import write_json
+from .paths import results_dir
+
+REQUIRED = ("stage", "profile", "seed", "metrics", "created", "environment")
+
+
+@dataclass
+class Run:
+    """A run's folder for artifacts, created under ``results/<stage>/<profile>-<timestamp>``."""
+
+    stage: str
+    profile: str
+    seed: int
+    folder: Path
+
+    @classmethod
+    def start(cls, stage: str, profile: str, seed: int, root: Path | None = None) -> "Run":
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        folder = (root or results_dir()) / stage / f"{profile}-{stamp}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(stage, profile, seed, folder)
+
+    def record(self, metrics: dict[str, Any], config: dict[str, Any] | None = None,
+               artifacts: dict[str, str] | None = None, notes: str | None = None) -> Path:
+        """Write ``record.json`` atomically and return its path."""
+        record = {
+            "stage": self.stage,
+            "profile": self.profile,
+            "seed": self.seed,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": config or {},
+            "metrics": _plain(metrics),
+            "artifacts": artifacts or {},
+            "notes": notes,
+            "environment": environment(),
+        }
+        return write_json(self.folder / "record.json", record)
+
+
+def _plain(value: Any) -> Any:
+    """Turn numpy/torch scalars into JSON numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """Read a run record, naming the file and the field when it is corrupt or incomplete."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise RunRecordError(f"{path}: cannot read run record ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise RunRecordError(f"{path}: corrupt run record (malformed JSON at line {e.lineno}: {e.msg})") from None
+    if not isinstance(record, dict):
+        raise RunRecordError(f"{path}: corrupt run record (expected a JSON object)")
+    for field in REQUIRED:
+        if field not in record:
+            raise RunRecordError(f"{path}: corrupt run record (missing field '{field}')")
+    if not isinstance(record["metrics"], dict):
+        raise RunRecordError(f"{path}: corrupt run record (field 'metrics' must be an object)")
+    return record
+
+
+def latest_records(root: Path | None = None, profile: str | None = None) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The newest record of each stage (optionally of one profile)."""
+    root = root or results_dir()
+    newest: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in sorted(root.glob("*/*/record.json")):
+        if not re.match(r"^(smoke|full)-", path.parent.name):
+            continue
+        record = read_record(path)
+        if profile and record["profile"] != profile:
+            continue
+        stage = record["stage"]
+        if stage not in newest or record["created"] >= newest[stage][1]["created"]:
+            newest[stage] = (path, record)
+    return newest
+
+
+def latest_run_folder(stage: str, profile: str | None = None, root: Path | None = None) -> Path | None:
+    """The folder of the newest run of ``stage`` (used by chapter 02 to find chapter 01's weights)."""
+    found = latest_records(root, profile).get(stage)
+    return found[0].parent if found else None

@@ -1,0 +1,1 @@
+"""Figures of the book: boxes on images, training curves, dataset samples."""
