@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install everything the book needs into ./.venv (or $VENV): system library, torch, the package and its extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+# open3d (the synthetic world's ray caster) needs libusb on Linux.
+if [ "$(uname -s)" = Linux ] && ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libusb-1.0-0
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# torch first, at the version constraints.txt pins (TORCH_SPEC overrides, e.g. a CUDA build of your choice).
+"$VENV/bin/python" -m pip install -q ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
+"$VENV/bin/python" -m pip install -q -e ".[book,vlm,dev]" -c constraints.txt
+"$VENV/bin/mmdl" env

@@ -1,0 +1,84 @@
+import json
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from mmdl_lib.engine import fit, load_checkpoint, load_weights, save_weights
+from mmdl_lib.errors import CheckpointError
+
+
+def _problem():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 5, generator=g)
+    y = x @ torch.randn(5, 1, generator=g) + 0.1 * torch.randn(64, 1, generator=g)
+    return TensorDataset(x, y)
+
+
+def _model_and_optimizer():
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Dropout(0.2), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-2)
+
+
+def _loss(model, batch):
+    x, y = batch
+    return {"total": torch.nn.functional.mse_loss(model(x), y)}
+
+
+def _train(epochs, ckpt, fail_at_step=None):
+    model, opt = _model_and_optimizer()
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=20, gamma=0.5)
+    steps = {"n": 0}
+
+    def loss(model, batch):
+        steps["n"] += 1
+        if steps["n"] == fail_at_step:
+            raise KeyboardInterrupt("simulated interrupt")
+        return _loss(model, batch)
+
+    history = fit(model, opt, loss, _problem(), epochs=epochs, batch_size=8, device=torch.device("cpu"), seed=3,
+                  scheduler=sched, evaluate=lambda m: {"val": 0.0}, checkpoint_dir=ckpt)
+    return model, history
+
+
+def test_training_reduces_loss(tmp_path):
+    _, history = _train(6, tmp_path / "ckpt")
+    assert history[-1]["loss_total"] < 0.5 * history[0]["loss_total"]
+
+
+def test_resume_after_interrupt_gives_identical_weights(tmp_path):
+    straight, history = _train(6, tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        _train(6, tmp_path / "b", fail_at_step=3 * 8 + 5)  # 8 steps an epoch: dies inside epoch 4
+    assert json.loads((tmp_path / "b" / "latest.json").read_text())["epoch"] == 3
+    resumed, resumed_history = _train(6, tmp_path / "b")
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [r["loss_total"] for r in history] == [r["loss_total"] for r in resumed_history]
+
+
+def test_corrupted_checkpoint_is_reported(tmp_path):
+    _train(2, tmp_path / "ckpt")
+    weights = tmp_path / "ckpt" / "epoch_0002" / "model.safetensors"
+    weights.write_bytes(b"not a safetensors file")
+    model, opt = _model_and_optimizer()
+    with pytest.raises(CheckpointError, match="epoch_0002/model.safetensors"):
+        load_checkpoint(tmp_path / "ckpt", model, opt)
+
+
+def test_corrupted_checkpoint_pointer_is_reported(tmp_path):
+    _train(1, tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "latest.json").write_text("{oops")
+    with pytest.raises(CheckpointError, match="latest.json"):
+        load_checkpoint(tmp_path / "ckpt", *_model_and_optimizer())
+
+
+def test_weights_round_trip_and_missing_file(tmp_path):
+    model, _ = _model_and_optimizer()
+    save_weights(model, tmp_path / "w.safetensors")
+    other = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Dropout(0.2), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    load_weights(other, tmp_path / "w.safetensors")
+    assert torch.equal(other[0].weight, model[0].weight)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_weights(other, tmp_path / "missing.safetensors")

@@ -1,0 +1,45 @@
+from dataclasses import dataclass
+
+import pytest
+
+from mmdl_lib.config import StageConfig
+from mmdl_lib.errors import ConfigError
+
+
+@dataclass
+class DemoConfig(StageConfig):
+    epochs: int = 1
+    lr: float = 1e-3
+    data_root: str | None = None
+
+    PROFILES = {"smoke": {"epochs": 2}, "full": {"epochs": 30, "lr": 3e-4}}
+
+
+def test_profile_values_and_overrides():
+    assert DemoConfig.from_profile("smoke").epochs == 2
+    full = DemoConfig.from_profile("full", epochs=5)
+    assert (full.epochs, full.lr, full.profile) == (5, 3e-4, "full")
+
+
+def test_none_overrides_mean_profile_default():
+    assert DemoConfig.from_profile("full", epochs=None).epochs == 30
+
+
+def test_int_accepted_for_float_and_coerced():
+    cfg = DemoConfig.from_profile("smoke", lr=1)
+    assert isinstance(cfg.lr, float) and cfg.lr == 1.0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": "three"}, "parameter 'epochs'"),
+    ({"epoch": 3}, "unknown parameter"),
+    ({"lr": True}, "parameter 'lr'"),
+])
+def test_bad_parameters_are_named(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        DemoConfig.from_profile("smoke", **kwargs)
+
+
+def test_unknown_profile():
+    with pytest.raises(ConfigError, match="unknown profile 'fast'"):
+        DemoConfig.from_profile("fast")
