@@ -37,6 +37,30 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
+def run_epoch(model: torch.nn.Module, loader: Any, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
+              device: torch.device, scheduler: Any = None, grad_clip: float | None = 1.0, amp: bool = True,
+              desc: str = "epoch") -> dict[str, float]:
+    """One pass over ``loader``: forward, backward, clip, step. Returns the mean of every loss term."""
+    model.train()
+    sums: dict[str, float] = defaultdict(float)
+    count = 0
+    for batch in tqdm(loader, desc=desc):
+        batch = move_to_device(batch, device)
+        with autocast(device, amp):
+            terms = loss_fn(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        for name, value in terms.items():
+            sums[name] += float(value.detach())
+        count += 1
+    return {name: total / max(count, 1) for name, total in sums.items()}
+
+
 def fit(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -61,13 +85,14 @@ def fit(
     ``loss_fn(model, batch)`` returns a dict of loss terms with ``"total"`` the one to minimise;
     every term is averaged over the epoch and logged. ``evaluate(model)`` runs after each epoch
     and its metrics join the row. ``select=("val_ap50", "max")`` keeps the best epoch's weights
-    as ``best.safetensors`` in ``checkpoint_dir`` and loads them back at the end.
+    (as ``best.safetensors`` in ``checkpoint_dir``, else in memory) and loads them back at the end.
     ``scheduler`` is stepped after every optimiser step.
     With ``checkpoint_dir`` set, every epoch is checkpointed and a new call resumes from the last one.
     """
     model.to(device)
     history: list[dict[str, float]] = []
     best: float | None = None
+    best_state: dict[str, torch.Tensor] | None = None
     start = 0
     if checkpoint_dir is not None:
         state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
@@ -82,38 +107,28 @@ def fit(
             collate_fn=collate_fn,
             generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch)),
         )
-        model.train()
-        sums: dict[str, float] = defaultdict(float)
-        count = 0
-        for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}"):
-            batch = move_to_device(batch, device)
-            with autocast(device, amp):
-                terms = loss_fn(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            for name, value in terms.items():
-                sums[name] += float(value.detach())
-            count += 1
-        row: dict[str, float] = {"epoch": epoch + 1, **{f"loss_{k}": v / max(count, 1) for k, v in sums.items()}}
+        means = run_epoch(model, loader, loss_fn, optimizer, device, scheduler=scheduler, grad_clip=grad_clip, amp=amp,
+                         desc=f"epoch {epoch + 1}/{epochs}")
+        row: dict[str, float] = {"epoch": epoch + 1, **{f"loss_{k}": v for k, v in means.items()}}
         if evaluate is not None:
             model.eval()
             with torch.no_grad():
                 row.update({k: float(v) for k, v in evaluate(model).items()})
         history.append(row)
-        if select is not None and checkpoint_dir is not None:
+        if select is not None:
             key, mode = select
             value = row[key]
             if best is None or (value > best if mode == "max" else value < best):
                 best = value
-                save_weights(model, Path(checkpoint_dir) / "best.safetensors")
+                if checkpoint_dir is not None:
+                    save_weights(model, Path(checkpoint_dir) / "best.safetensors")
+                else:
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, scheduler, {"history": history, "best": best})
     if select is not None and checkpoint_dir is not None and (Path(checkpoint_dir) / "best.safetensors").exists():
         load_weights(model, Path(checkpoint_dir) / "best.safetensors")
+    elif best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return history

@@ -17,12 +17,12 @@ from pathlib import Path
 from ..errors import MMDLError
 from ..paths import data_dir
 
-WORLD_VERSION = 1  # bump when the world changes, so cached smoke data is regenerated
+WORLD_VERSION = 4  # bump when the world changes, so cached smoke data is regenerated
 
 PRESETS: dict[str, dict[str, dict]] = {
     "tiny": {
         "coco": {"size": (160, 120), "splits": {"train": 6, "val": 3}},
-        "talk2car": {"size": (192, 108), "splits": {"train": 6, "val": 3, "test": 3}},
+        "talk2car": {"size": (192, 108), "splits": {"train": 6, "val": 3, "test": 3}, "commands_per_image": 2},
         "kitti": {"size": (310, 94), "training": 5, "testing": 2, "lidar": (32, 512)},
         "cityscapes": {"size": (128, 64), "splits": {"train": 4, "val": 2}},
         "ood": {"size": (128, 64), "count": 3},
@@ -30,8 +30,9 @@ PRESETS: dict[str, dict[str, dict]] = {
         "cars": {"size": (96, 72), "classes": 5, "views": 2, "test": 4},
     },
     "smoke": {
-        "coco": {"size": (320, 240), "splits": {"train": 500, "val": 120}},
-        "talk2car": {"size": (320, 180), "splits": {"train": 1000, "val": 250, "test": 100}},
+        "coco": {"size": (320, 240), "splits": {"train": 400, "val": 100}},
+        "talk2car": {"size": (320, 180), "splits": {"train": 1000, "val": 250, "test": 100},
+                     "commands_per_image": 4},
         "kitti": {"size": (621, 188), "training": 200, "testing": 40, "lidar": (64, 1024)},
         "cityscapes": {"size": (256, 128), "splits": {"train": 200, "val": 60}},
         "ood": {"size": (256, 128), "count": 60},

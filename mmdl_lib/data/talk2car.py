@@ -1,0 +1,152 @@
+"""Talk2Car reader (chapter 02): real release and synthetic world alike.
+
+Yields the image, the command, its ``command_token`` and the referred object's ``2d_box``
+``[x, y, w, h]`` normalised to 0–1 by the image's actual size (the real images are 1600×900;
+the synthetic ones are whatever the preset renders). The commands file and the image folder are
+searched for under ``root`` (the seed's automatic path search), so both the official layout
+(``commands/``, ``images/``) and flattened copies work.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ..errors import DataFormatError
+from ..io import read_json, require_field
+from ..progress import tqdm
+
+
+def find_commands_file(root: Path, split: str) -> Path:
+    name = f"{split}_commands.json"
+    for candidate in (root / "commands" / name, root / name, root / "data" / "commands" / name,
+                      root / "Talk2Car" / "commands" / name):
+        if candidate.is_file():
+            return candidate
+    found = sorted(root.rglob(name)) if root.is_dir() else []
+    if not found:
+        raise DataFormatError(root, f"no {name} under this folder (looked in commands/, ./, data/commands/, and below)")
+    return found[0]
+
+
+def find_image_folder(root: Path, commands_file: Path, first_image: str) -> Path:
+    for candidate in (root / "images", commands_file.parent.parent / "images", root / "data" / "images", root):
+        if (candidate / first_image).is_file():
+            return candidate
+    found = sorted(root.rglob(first_image))
+    if not found:
+        raise DataFormatError(root / "images" / first_image, "image not found (searched images/, data/images/ "
+                                                              "and every folder below the root)", "t2c_img")
+    return found[0].parent
+
+
+@dataclass
+class Command:
+    command: str
+    command_token: str
+    image: Path
+    image_size: tuple[int, int]  # width, height
+    box: tuple[float, float, float, float] | None  # normalised x, y, w, h
+
+
+def normalize_box(box: list[float], width: int, height: int) -> tuple[float, float, float, float]:
+    x, y, w, h = box
+    return x / width, y / height, w / width, h / height
+
+
+def denormalize_box(box: list[float] | np.ndarray, width: int, height: int) -> list[float]:
+    x, y, w, h = box
+    return [float(x * width), float(y * height), float(w * width), float(h * height)]
+
+
+class Talk2CarDataset(Dataset):
+    """Talk2Car commands of one split.
+
+    ``require_boxes`` (default: every split but ``test``) turns a command without ``2d_box`` into an
+    error. A box reaching past the image border is clipped (and counted in :attr:`report`); a box
+    with no area inside the image is an error naming the command.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train", image_size: tuple[int, int] = (1600, 900),
+                 require_boxes: bool | None = None, preload: bool = False):
+        self.root = Path(root)
+        self.split = split
+        self.image_size = image_size  # (width, height) the images are resized to
+        self.report: Counter = Counter()
+        self.commands_file = find_commands_file(self.root, split)
+        data = read_json(self.commands_file)
+        entries = require_field(data, "commands", self.commands_file, list)
+        if not entries:
+            raise DataFormatError(self.commands_file, f"split {split!r} has no commands", "commands")
+        first = require_field(entries[0], "t2c_img", self.commands_file, str)
+        self.image_folder = find_image_folder(self.root, self.commands_file, first)
+        require_boxes = split != "test" if require_boxes is None else require_boxes
+        self.items = [self._read(entry, require_boxes) for entry in entries]
+        # several commands may share an image: load (and encode) each image once
+        self.images = list(dict.fromkeys(item.image for item in self.items))
+        position = {path: i for i, path in enumerate(self.images)}
+        self.image_index = np.array([position[item.image] for item in self.items])
+        self._images = ([self._load(path) for path in tqdm(self.images, desc=f"load {split}")] if preload else None)
+
+    def _read(self, entry: dict, require_boxes: bool) -> Command:
+        path = self.commands_file
+        token = require_field(entry, "command_token", path, str)
+        image = self.image_folder / require_field(entry, "t2c_img", path, str)
+        if not image.is_file():
+            raise DataFormatError(image, f"image of command {token} not found", "t2c_img")
+        with Image.open(image) as im:
+            width, height = im.size
+        box = entry.get("2d_box")
+        if box is None:
+            if require_boxes:
+                raise DataFormatError(path, f"command {token} has no box in split {self.split!r}", "2d_box")
+            return Command(require_field(entry, "command", path, str), token, image, (width, height), None)
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+            raise DataFormatError(path, f"command {token}: expected [x, y, w, h], got {box!r}", "2d_box")
+        x0, y0 = max(box[0], 0), max(box[1], 0)
+        x1, y1 = min(box[0] + box[2], width), min(box[1] + box[3], height)
+        if x1 <= x0 or y1 <= y0:
+            raise DataFormatError(path, f"command {token}: box {box} lies outside the {width}×{height} image",
+                                  "2d_box")
+        if [x0, y0, x1 - x0, y1 - y0] != list(box):
+            self.report["boxes clipped to the image"] += 1
+        return Command(entry["command"], token, image, (width, height),
+                       normalize_box([x0, y0, x1 - x0, y1 - y0], width, height))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _load(self, path: Path) -> np.ndarray:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB").resize(self.image_size, Image.BILINEAR))
+
+    def load_image(self, index: int) -> np.ndarray:
+        """The (resized) image of command ``index``."""
+        unique = int(self.image_index[index])
+        return self._images[unique] if self._images is not None else self._load(self.images[unique])
+
+    def image_tensor(self, unique: int) -> torch.Tensor:
+        """Image number ``unique`` of :attr:`images` as a float tensor in [0, 1]."""
+        array = self._images[unique] if self._images is not None else self._load(self.images[unique])
+        return torch.from_numpy(np.array(array)).permute(2, 0, 1).float() / 255.0
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        image = self.load_image(index)
+        box = torch.tensor(item.box if item.box is not None else [float("nan")] * 4, dtype=torch.float32)
+        image = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255.0
+        return {"image": image, "box": box, "index": index}
+
+    @property
+    def commands(self) -> list[str]:
+        return [c.command for c in self.items]
+
+    @property
+    def boxes(self) -> torch.Tensor:
+        return torch.tensor([c.box if c.box is not None else [float("nan")] * 4 for c in self.items])

@@ -1,0 +1,1 @@
+"""Losses as small modules that return their parts (``{"clip": ..., "total": ...}``)."""

@@ -1,0 +1,1 @@
+"""Metrics as plain functions over arrays, tested on hand-made cases."""

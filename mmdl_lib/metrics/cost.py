@@ -1,0 +1,42 @@
+"""Model cost: parameters, FLOPs (torch's FlopCounterMode) and latency per image (chapters 01, 02)."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def count_flops(fn: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor) -> int:
+    """FLOPs of one call (a multiply-add counts as two), per the first dimension's batch."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn(example)
+    return int(counter.get_total_flops() // example.shape[0])
+
+
+@torch.no_grad()
+def latency_ms(fn: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor, repeats: int = 10,
+               warmup: int = 2) -> float:
+    """Median wall time per image in milliseconds (CUDA synchronised when on a GPU)."""
+    cuda = example.is_cuda
+    for _ in range(warmup):
+        fn(example)
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        fn(example)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1000 / example.shape[0])

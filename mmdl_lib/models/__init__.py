@@ -1,0 +1,1 @@
+"""Models of the book, built by name + config (timm and open_clip factories underneath)."""

@@ -1,0 +1,73 @@
+"""The CLIP teacher of chapters 01 and 02: any open_clip model by name and pretrained tag, frozen.
+
+The full profile loads real weights (``ViT-B-32`` / ``laion2b_s34b_b79k`` and the like). The smoke
+profile cannot download any, so it builds ``mmdl-vit-tiny-teacher`` (a small ViT image tower and
+text transformer, config shipped in ``models/configs/``) and trains it contrastively on the
+synthetic region captions first (:func:`mmdl_lib.stages.clip_kd.get_teacher`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import open_clip
+import torch
+from torch import nn
+
+from ..engine.checkpoint import load_weights
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+class _NoRandomInitWarning(logging.Filter):
+    """open_clip warns on the root logger whenever no tag is given; here that is the intent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+logging.getLogger().addFilter(_NoRandomInitWarning())
+open_clip.add_model_config(CONFIG_DIR)  # registers the book's small configs by file name
+
+
+class CLIPTeacher(nn.Module):
+    """An open_clip model whose ``encode_image`` takes images in [0, 1] and normalises them itself."""
+
+    def __init__(self, name: str, pretrained: str | None = None, weights: str | Path | None = None):
+        super().__init__()
+        # without a tag the weights are random (then trained here) or loaded from ``weights``
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained,
+                                                                     load_weights=pretrained is not None)
+        if weights is not None:
+            load_weights(model, weights)
+        self.name, self.pretrained = name, pretrained
+        self.model = model
+        self.tokenizer = open_clip.get_tokenizer(name)
+        norm = next(t for t in preprocess.transforms if t.__class__.__name__ == "Normalize")
+        self.register_buffer("mean", torch.tensor(norm.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(norm.std).view(1, 3, 1, 1), persistent=False)
+        size = model.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.text_projection.shape[1]) if isinstance(
+            self.model.text_projection, torch.Tensor) else int(self.model.text_projection.out_features)
+
+    @property
+    def image_tower(self) -> nn.Module:
+        return self.model.visual
+
+    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        return self.model.encode_image((images - self.mean) / self.std, normalize=normalize)
+
+    def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
+        device = self.mean.device
+        return self.model.encode_text(self.tokenizer(texts).to(device), normalize=normalize)
+
+    def freeze(self) -> "CLIPTeacher":
+        self.eval()
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return self

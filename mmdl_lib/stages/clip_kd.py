@@ -1,0 +1,290 @@
+"""Chapter 01: CLIP → ConvNeXt knowledge distillation on region crops (seed 000, stage 1).
+
+The notebook calls these steps in order: :func:`load_regions`, :func:`get_teacher`,
+:func:`teacher_targets`, :func:`train_student` (once per loss combination / variant),
+:func:`embed_regions` + :func:`retrieval_report`, :func:`cost_comparison`, :func:`save_outputs`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .. import __version__
+from ..config import StageConfig
+from ..data.coco_regions import COCORegionTextDataset, get_augmented_transform
+from ..engine import fit
+from ..engine.checkpoint import save_weights
+from ..errors import ConfigError, DataFormatError
+from ..io import write_json
+from ..losses.distillation import DistillationLosses, clip_loss
+from ..metrics.cost import count_flops, count_parameters, latency_ms
+from ..metrics.retrieval import chance_recall, retrieval_report
+from ..models.student import StudentConfig, build_student, save_student
+from ..models.teacher import CLIPTeacher
+from ..paths import cache_dir, data_dir
+from ..progress import tqdm
+from ..runtime import seed_everything
+from ..synth import WORLD_VERSION, ensure_synthetic
+
+LOSS_COMBINATIONS = {"all three": (1.0, 1.0, 1.0), "L_clip only": (1.0, 0.0, 0.0), "L_sim only": (0.0, 1.0, 0.0),
+                     "L_cos only": (0.0, 0.0, 1.0)}
+
+
+@dataclass
+class ClipKDConfig(StageConfig):
+    data_root: str | None = None  # COCO 2017 root; None → the synthetic world (smoke) or $MMDL_DATA/coco (full)
+    synthetic_preset: str = "smoke"
+    # teacher: any open_clip model + pretrained tag; without a tag (smoke) it is trained here first
+    teacher_name: str = "ViT-B-32"
+    teacher_pretrained: str | None = "laion2b_s34b_b79k"
+    teacher_epochs: int = 0
+    teacher_lr: float = 1e-3
+    # student
+    backbone: str = "convnext_tiny"
+    student_pretrained: bool = True
+    image_size: int = 224
+    min_window: int = 64
+    context: float = 0.25
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 5e-4
+    weight_decay: float = 0.05
+    w_clip: float = 1.0
+    w_sim: float = 1.0
+    w_cos: float = 1.0
+    temperature: float = 0.07
+    kd_temperature: float = 0.1
+    ablation: bool = True
+    multiscale_variant: bool = True
+    max_regions: int | None = None
+    num_workers: int = 4
+
+    PROFILES = {
+        "smoke": {"teacher_name": "mmdl-vit-tiny-teacher", "teacher_pretrained": None, "teacher_epochs": 40,
+                  "teacher_lr": 2e-3, "backbone": "convnext_atto", "student_pretrained": False, "image_size": 48,
+                  "min_window": 40, "epochs": 6, "batch_size": 128, "lr": 3e-3, "num_workers": 0},
+        "full": {},
+    }
+
+
+def resolve_coco_root(cfg: ClipKDConfig) -> Path:
+    if cfg.data_root:
+        root = Path(cfg.data_root)
+    elif cfg.profile == "smoke":
+        return ensure_synthetic("coco", cfg.synthetic_preset, cfg.seed)
+    else:
+        root = data_dir() / "coco"
+    if not (root / "annotations" / "instances_train2017.json").is_file():
+        raise DataFormatError(root / "annotations" / "instances_train2017.json",
+                              "COCO 2017 not found: download train2017/, val2017/ and annotations/ there, "
+                              "or pass data_root")
+    return root
+
+
+def load_regions(cfg: ClipKDConfig, root: Path) -> tuple[COCORegionTextDataset, COCORegionTextDataset]:
+    preload = cfg.profile == "smoke"
+    common = dict(image_size=cfg.image_size, context=cfg.context, min_window=cfg.min_window, preload=preload,
+                  max_regions=cfg.max_regions)
+    train = COCORegionTextDataset(root, "train", transform=get_augmented_transform(cfg.image_size), **common)
+    val = COCORegionTextDataset(root, "val", **common)
+    return train, val
+
+
+class PlainView(Dataset):
+    """A region dataset without augmentation (for teacher targets and evaluation)."""
+
+    def __init__(self, dataset: COCORegionTextDataset):
+        self.dataset = dataset
+        self.transform = get_augmented_transform(dataset.image_size, strong=False)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        crop = self.dataset._crops[index] if self.dataset._crops is not None else self.dataset.crop(index)
+        return torch.from_numpy(self.transform(image=crop)["image"]).permute(2, 0, 1).float()
+
+
+@torch.no_grad()
+def embed_regions(encode, dataset: COCORegionTextDataset, device: torch.device, batch_size: int = 256,
+                  num_workers: int = 0) -> torch.Tensor:
+    """Embeddings of every region (no augmentation), in dataset order, on the CPU."""
+    loader = DataLoader(PlainView(dataset), batch_size=batch_size, num_workers=num_workers)
+    return torch.cat([encode(images.to(device)).float().cpu() for images in tqdm(loader, desc="embed regions")])
+
+
+@torch.no_grad()
+def embed_captions(teacher: CLIPTeacher, captions: list[str], device: torch.device) -> torch.Tensor:
+    return torch.cat([teacher.encode_text(captions[i:i + 512]).float().cpu() for i in range(0, len(captions), 512)])
+
+
+def _teacher_key(cfg: ClipKDConfig) -> str:
+    fields = {k: getattr(cfg, k) for k in ("teacher_name", "teacher_epochs", "teacher_lr", "image_size",
+                                           "min_window", "context", "synthetic_preset", "seed", "max_regions")}
+    fields.update(world=WORLD_VERSION, lib=__version__, data_root=cfg.data_root)
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def get_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegionTextDataset,
+                device: torch.device) -> tuple[CLIPTeacher, dict]:
+    """The frozen teacher, and how it was obtained.
+
+    With a pretrained tag it is loaded as published. Without one (smoke) it is trained
+    contrastively on the training regions and their captions, cached under a key of its config,
+    the data and the library version, and reused by later runs and by chapter 02.
+    """
+    if cfg.teacher_pretrained:
+        teacher = CLIPTeacher(cfg.teacher_name, cfg.teacher_pretrained).to(device).freeze()
+        return teacher, {"name": cfg.teacher_name, "pretrained": cfg.teacher_pretrained, "weights": None}
+    if cfg.teacher_epochs <= 0:
+        raise ConfigError("a teacher without pretrained weights must be trained: set teacher_epochs > 0 "
+                          "(an untrained teacher would distil noise)")
+    folder = cache_dir() / "clip_kd_teacher" / _teacher_key(cfg)
+    weights = folder / "teacher.safetensors"
+    info = {"name": cfg.teacher_name, "pretrained": None, "weights": str(weights)}
+    if weights.is_file():
+        teacher = CLIPTeacher(cfg.teacher_name, weights=weights).to(device).freeze()
+        info["history"] = json.loads((folder / "teacher.json").read_text())["history"]
+        return teacher, info
+    seed_everything(cfg.seed)
+    teacher = CLIPTeacher(cfg.teacher_name).to(device)
+    tokens = teacher.tokenizer(train.captions)
+
+    def loss_fn(model: CLIPTeacher, batch: dict) -> dict[str, torch.Tensor]:
+        ids = batch["caption"]
+        unique, inverse = ids.unique(return_inverse=True)
+        text = model.model.encode_text(tokens[unique.cpu()].to(ids.device), normalize=True)[inverse]
+        image = model.encode_image(batch["image"])
+        return {"total": clip_loss(image, text, ids, cfg.temperature)}
+
+    def evaluate(model: CLIPTeacher) -> dict[str, float]:
+        report = evaluate_embeddings(embed_regions(model.encode_image, val, device),
+                                     embed_captions(model, val.captions, device), val, ks=(5,))
+        return {"val_t2r_R@5": report["t2r_R@5"]}
+
+    steps = cfg.teacher_epochs * -(-len(train) // cfg.batch_size)
+    optimizer = torch.optim.AdamW(teacher.parameters(), lr=cfg.teacher_lr, weight_decay=0.05)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.teacher_lr, total_steps=steps,
+                                                    pct_start=0.1)
+    history = fit(teacher, optimizer, loss_fn, train, epochs=cfg.teacher_epochs, batch_size=cfg.batch_size,
+                  device=device, seed=cfg.seed, scheduler=scheduler, evaluate=evaluate,
+                  checkpoint_dir=folder / "checkpoints", desc="teacher")
+    save_weights(teacher.model, weights)
+    write_json(folder / "teacher.json", {"config": cfg.to_dict(), "history": history})
+    info["history"] = history
+    return teacher.freeze(), info
+
+
+@dataclass
+class TeacherTargets:
+    train_image: torch.Tensor  # teacher image embedding of every training region
+    train_text: torch.Tensor  # teacher text embedding of every training caption
+    val_image: torch.Tensor
+    val_text: torch.Tensor
+
+
+def teacher_targets(teacher: CLIPTeacher, train: COCORegionTextDataset, val: COCORegionTextDataset,
+                    device: torch.device) -> TeacherTargets:
+    """The frozen teacher's embeddings, computed once on un-augmented crops (offline distillation)."""
+    return TeacherTargets(embed_regions(teacher.encode_image, train, device),
+                          embed_captions(teacher, train.captions, device),
+                          embed_regions(teacher.encode_image, val, device),
+                          embed_captions(teacher, val.captions, device))
+
+
+def evaluate_embeddings(image_emb: torch.Tensor, text_emb: torch.Tensor, dataset: COCORegionTextDataset,
+                        ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    query_small = np.array([c.split()[1] == "small" for c in dataset.captions])
+    return retrieval_report(image_emb.numpy(), text_emb.numpy(), dataset.caption_ids, dataset.small, query_small, ks)
+
+
+def chance_levels(dataset: COCORegionTextDataset, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """Recall@K of a random ranking on ``dataset``, the floor every model must beat."""
+    positives = dataset.caption_ids[:, None] == np.arange(len(dataset.captions))[None, :]
+    out = {}
+    for k in ks:
+        out[f"t2r_R@{k}"] = chance_recall(positives.T[positives.any(axis=0)], k)
+        out[f"r2t_R@{k}"] = chance_recall(positives, k)
+    return out
+
+
+def student_config(cfg: ClipKDConfig, embed_dim: int, multiscale: bool = False) -> StudentConfig:
+    return StudentConfig(backbone=cfg.backbone, embed_dim=embed_dim, image_size=cfg.image_size, multiscale=multiscale,
+                         pretrained=cfg.student_pretrained)
+
+
+def train_student(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegionTextDataset,
+                  targets: TeacherTargets, device: torch.device, weights: tuple[float, float, float] | None = None,
+                  multiscale: bool = False, checkpoint_dir: Path | None = None, desc: str = "student"):
+    """Distil the teacher into a ConvNeXt student; returns the student and its history."""
+    seed_everything(cfg.seed)
+    w_clip, w_sim, w_cos = weights or (cfg.w_clip, cfg.w_sim, cfg.w_cos)
+    losses = DistillationLosses(w_clip, w_sim, w_cos, cfg.temperature, cfg.kd_temperature)
+    student = build_student(student_config(cfg, targets.train_image.shape[1], multiscale))
+    train_image, train_text = targets.train_image.to(device), targets.train_text.to(device)
+
+    def loss_fn(model, batch):
+        emb = model(batch["image"])
+        return losses(emb.float(), train_image[batch["index"]], train_text[batch["caption"]], batch["caption"])
+
+    def evaluate(model):
+        report = evaluate_embeddings(embed_regions(model, val, device), targets.val_text, val, ks=(5,))
+        return {"val_t2r_R@5": report["t2r_R@5"], "val_r2t_R@5": report["r2t_R@5"]}
+
+    steps = cfg.epochs * -(-len(train) // cfg.batch_size)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
+    history = fit(student, optimizer, loss_fn, train, epochs=cfg.epochs, batch_size=cfg.batch_size, device=device,
+                  seed=cfg.seed, scheduler=scheduler, evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=desc)
+    return student, history
+
+
+def cost_comparison(teacher: CLIPTeacher, student: torch.nn.Module, image_size: int, device: torch.device,
+                    batch: int = 32) -> dict[str, dict[str, float]]:
+    """Parameters, FLOPs per image and latency per image of both image encoders, same input."""
+    example = torch.rand(batch, 3, image_size, image_size, device=device)
+    rows = {}
+    for name, module, fn in (("teacher image tower", teacher.image_tower, teacher.encode_image),
+                             ("student", student, student)):
+        module.eval()
+        rows[name] = {"params_M": count_parameters(module) / 1e6,
+                      "GFLOPs_per_image": count_flops(fn, example[:2]) / 1e9,
+                      f"latency_ms_per_image_{device.type}": latency_ms(fn, example)}
+    return rows
+
+
+def save_outputs(folder: Path, student: torch.nn.Module, teacher_info: dict, cfg: ClipKDConfig) -> Path:
+    """Distilled weights + config where chapter 02 finds them (the newest run, or a path)."""
+    return save_student(student, folder, {"teacher": {k: v for k, v in teacher_info.items() if k != "history"},
+                                          "chapter01_config": cfg.to_dict()})
+
+
+def distill(cfg: ClipKDConfig) -> Path:
+    """Chapter 01 without its comparisons: teacher, distilled student(s), outputs and a run record.
+
+    Chapter 02 calls this when it finds no chapter-01 run to build on.
+    """
+    from ..records import Run
+    from ..runtime import select_device
+
+    device = select_device(cfg.device)
+    run = Run.start("clip_kd", cfg.profile, cfg.seed)
+    train, val = load_regions(cfg, resolve_coco_root(cfg))
+    teacher, info = get_teacher(cfg, train, val, device)
+    targets = teacher_targets(teacher, train, val, device)
+    metrics, artifacts = {"teacher": evaluate_embeddings(targets.val_image, targets.val_text, val)}, {}
+    variants = {"student": False, **({"student_multiscale": True} if cfg.multiscale_variant else {})}
+    for name, multiscale in variants.items():
+        student, _ = train_student(cfg, train, val, targets, device, multiscale=multiscale,
+                                   checkpoint_dir=run.folder / "checkpoints" / name, desc=name)
+        metrics[name] = evaluate_embeddings(embed_regions(student, val, device), targets.val_text, val)
+        artifacts[name] = str(save_outputs(run.folder / name, student, info, cfg))
+    run.record(metrics, config=cfg.to_dict(), artifacts=artifacts, notes="trained by chapter 02 (no comparisons)")
+    return run.folder

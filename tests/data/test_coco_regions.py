@@ -1,0 +1,83 @@
+"""COCORegionTextDataset on real-format edge cases and on the synthetic world."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmdl_lib.data.coco_regions import COCORegionTextDataset, color_from_captions, region_caption
+from mmdl_lib.errors import DataFormatError
+
+
+def _coco(tmp_path, annotations, captions=None, images=None):
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "val2017").mkdir()
+    images = images or [{"id": 1, "file_name": "000000000001.jpg", "width": 200, "height": 100},
+                        {"id": 2, "file_name": "000000000002.jpg", "width": 200, "height": 100}]
+    for im in images:
+        Image.fromarray(np.full((100, 200, 3), 120, np.uint8)).save(tmp_path / "val2017" / im["file_name"])
+    cats = [{"id": 1, "name": "person", "supercategory": "person"}, {"id": 3, "name": "car", "supercategory": "vehicle"}]
+    (tmp_path / "annotations" / "instances_val2017.json").write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": cats}))
+    if captions is not None:
+        (tmp_path / "annotations" / "captions_val2017.json").write_text(json.dumps({"annotations": captions}))
+    return tmp_path
+
+
+def _ann(i, image_id, cat, bbox, **extra):
+    return {"id": i, "image_id": image_id, "category_id": cat, "bbox": bbox, "area": bbox[2] * bbox[3],
+            "iscrowd": 0, **extra}
+
+
+def test_crowd_and_zero_area_are_skipped_and_reported(tmp_path):
+    root = _coco(tmp_path, [
+        _ann(1, 1, 3, [10, 10, 50, 40]),
+        _ann(2, 1, 1, [0, 0, 100, 50], iscrowd=1),
+        _ann(3, 1, 1, [5, 5, 0, 0]),
+        _ann(4, 2, 1, [20, 20, 10, 30]),
+    ], captions=[{"image_id": 1, "caption": "A red car parked on a street."}])
+    ds = COCORegionTextDataset(root, "val", image_size=32)
+    assert len(ds) == 2
+    assert ds.report.skipped["crowd"] == 1 and ds.report.skipped["too small or zero-area box"] == 1
+    # colour taken from the captions (one car, one colour word before "car"); image 2 has no captions
+    assert [r.caption for r in ds.regions] == ["a large red car", "a small person"]
+    assert ds.report.skipped["colour unknown: image without captions"] == 1
+    item = ds[0]
+    assert item["image"].shape == (3, 32, 32) and 0 <= item["image"].min() and item["image"].max() <= 1
+
+
+def test_missing_image_names_the_file(tmp_path):
+    root = _coco(tmp_path, [_ann(1, 1, 3, [10, 10, 50, 40])])
+    (root / "val2017" / "000000000001.jpg").unlink()
+    with pytest.raises(DataFormatError, match="000000000001.jpg.*image not found"):
+        COCORegionTextDataset(root, "val")
+
+
+def test_malformed_annotations_are_reported(tmp_path):
+    root = _coco(tmp_path, [_ann(1, 1, 7, [10, 10, 50, 40])])
+    with pytest.raises(DataFormatError, match="instances_val2017.json.*'category_id'"):
+        COCORegionTextDataset(root, "val")
+    (root / "annotations" / "instances_val2017.json").write_text('{"images": [')
+    with pytest.raises(DataFormatError, match="malformed JSON"):
+        COCORegionTextDataset(root, "val")
+
+
+def test_empty_split_is_an_error(tmp_path):
+    root = _coco(tmp_path, [_ann(1, 1, 3, [0, 0, 100, 50], iscrowd=1)])
+    with pytest.raises(DataFormatError, match="no usable regions in split 'val'"):
+        COCORegionTextDataset(root, "val")
+
+
+def test_caption_helpers():
+    assert region_caption("car", True, "red") == "a small red car"
+    assert region_caption("person", False, "blue") == "a large person in blue"
+    assert color_from_captions(["Two blue cars and a red bus"], "car") == "blue"
+    assert color_from_captions(["a red car", "a white car"], "car") is None
+
+
+def test_reads_the_synthetic_world(tiny_world):
+    ds = COCORegionTextDataset(tiny_world / "coco", "train", image_size=48, min_window=40, preload=True)
+    assert len(ds) > 5 and ds.small.any()
+    assert all(any(c in r.caption for c in ("red", "blue", "green", "yellow", "white", "black", "silver"))
+               for r in ds.regions)

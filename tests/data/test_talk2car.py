@@ -1,0 +1,95 @@
+"""Talk2CarDataset on real-format edge cases, and predictions.json round trips."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mmdl_lib.data.talk2car import Talk2CarDataset, denormalize_box, normalize_box
+from mmdl_lib.errors import DataFormatError
+
+
+def _release(tmp_path, commands, split="train", layout="official", size=(160, 90)):
+    commands_dir = tmp_path / ("commands" if layout == "official" else "t2c/data")
+    images_dir = tmp_path / ("images" if layout == "official" else "t2c/pics")
+    commands_dir.mkdir(parents=True, exist_ok=True)
+    images_dir.mkdir(parents=True, exist_ok=True)
+    for c in commands:
+        Image.fromarray(np.zeros((size[1], size[0], 3), np.uint8)).save(images_dir / c["t2c_img"])
+    (commands_dir / f"{split}_commands.json").write_text(json.dumps({"commands": commands, "scene_tokens": []}))
+    return tmp_path
+
+
+def _cmd(i, box="default", **extra):
+    c = {"command": f"follow the car {i}", "command_token": f"tok{i}", "t2c_img": f"img_train_{i}.jpg", **extra}
+    if box is not None:
+        c["2d_box"] = [16, 9, 32, 18] if box == "default" else box
+    return c
+
+
+def test_boxes_normalised_by_the_actual_image_size(tmp_path):
+    ds = Talk2CarDataset(_release(tmp_path, [_cmd(0)]), "train", image_size=(64, 36))
+    assert ds.items[0].box == pytest.approx((0.1, 0.1, 0.2, 0.2))
+    item = ds[0]
+    assert item["image"].shape == (3, 36, 64) and item["box"].tolist() == pytest.approx([0.1, 0.1, 0.2, 0.2])
+
+
+def test_path_search_finds_a_flattened_copy(tmp_path):
+    ds = Talk2CarDataset(_release(tmp_path, [_cmd(0)], layout="flat"), "train")
+    assert ds.commands_file.name == "train_commands.json" and ds.image_folder.name == "pics"
+
+
+def test_missing_image_names_the_file(tmp_path):
+    root = _release(tmp_path, [_cmd(0), _cmd(1)])
+    (root / "images" / "img_train_1.jpg").unlink()
+    with pytest.raises(DataFormatError, match="img_train_1.jpg.*tok1 not found"):
+        Talk2CarDataset(root, "train")
+
+
+def test_command_without_box_in_train_is_an_error_but_not_in_test(tmp_path):
+    with pytest.raises(DataFormatError, match="'2d_box'.*tok0 has no box"):
+        Talk2CarDataset(_release(tmp_path / "a", [_cmd(0, box=None)]), "train")
+    test = Talk2CarDataset(_release(tmp_path / "b", [_cmd(0, box=None)], split="test"), "test")
+    assert test.items[0].box is None and torch.isnan(test[0]["box"]).all()
+
+
+def test_box_outside_the_image_is_an_error_and_overhang_is_clipped(tmp_path):
+    with pytest.raises(DataFormatError, match=r"tok0: box \[200, 10, 20, 20\] lies outside the 160×90 image"):
+        Talk2CarDataset(_release(tmp_path / "a", [_cmd(0, box=[200, 10, 20, 20])]), "train")
+    ds = Talk2CarDataset(_release(tmp_path / "b", [_cmd(0, box=[150, 80, 20, 20])]), "train")
+    assert ds.report["boxes clipped to the image"] == 1
+    assert ds.items[0].box == pytest.approx((150 / 160, 80 / 90, 10 / 160, 10 / 90))
+
+
+def test_malformed_box_and_empty_split(tmp_path):
+    with pytest.raises(DataFormatError, match="expected \\[x, y, w, h\\]"):
+        Talk2CarDataset(_release(tmp_path / "a", [_cmd(0, box=[1, 2, 3])]), "train")
+    (tmp_path / "b" / "commands").mkdir(parents=True)
+    (tmp_path / "b" / "commands" / "val_commands.json").write_text('{"commands": []}')
+    with pytest.raises(DataFormatError, match="has no commands"):
+        Talk2CarDataset(tmp_path / "b", "val")
+
+
+def test_box_conventions_round_trip():
+    box = [123.0, 45.0, 300.0, 150.0]
+    assert denormalize_box(normalize_box(box, 1600, 900), 1600, 900) == pytest.approx(box)
+
+
+def test_predictions_json_round_trips_in_pixels(tiny_world, tmp_path):
+    from mmdl_lib.stages.talk2car import read_predictions, write_predictions
+
+    ds = Talk2CarDataset(tiny_world / "talk2car", "val", image_size=(96, 54))
+    pred = torch.rand(len(ds), 4) * 0.5
+    path = write_predictions(tmp_path / "predictions.json", ds, pred)
+    data = json.loads(path.read_text())
+    assert set(data) == {c.command_token for c in ds.items}
+    width, height = ds.items[0].image_size
+    assert data[ds.items[0].command_token] == pytest.approx(denormalize_box(pred[0].tolist(), width, height), abs=0.01)
+    assert torch.allclose(read_predictions(path, ds), pred, atol=1e-3)
+
+
+def test_synthetic_commands_share_images(tiny_world):
+    ds = Talk2CarDataset(tiny_world / "talk2car", "train")
+    assert len(ds.images) <= len(ds) and ds.image_index.max() == len(ds.images) - 1

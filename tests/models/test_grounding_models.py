@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from mmdl_lib.losses.grounding import Talk2CarLoss
+from mmdl_lib.models.grounding import (ProjectionGroundingHead, Talk2CarModel, TransformerGroundingHead,
+                                       sine_positional_encoding_2d, token_centres)
+from mmdl_lib.models.student import StudentConfig, build_student, load_student, save_student
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return build_student(StudentConfig(backbone="convnext_atto", embed_dim=32, image_size=64, multiscale=True,
+                                       map_dim=32))
+
+
+def test_positional_encoding_and_centres():
+    pe = sine_positional_encoding_2d(3, 4, 16)
+    assert pe.shape == (12, 16) and len({tuple(r) for r in pe.round(decimals=5).tolist()}) == 12
+    centres = token_centres(2, 4)
+    assert centres[0].tolist() == pytest.approx([0.125, 0.25]) and centres[-1].tolist() == pytest.approx([0.875, 0.75])
+
+
+@pytest.mark.parametrize("head_cls", [TransformerGroundingHead, ProjectionGroundingHead])
+def test_shapes_and_a_gradient_step(encoder, head_cls):
+    torch.manual_seed(0)
+    head = head_cls(encoder.map_channels, 24, **({"d_model": 32, "num_layers": 1} if head_cls is
+                                                  TransformerGroundingHead else {}))
+    model = Talk2CarModel(encoder, head, freeze_encoder=True)
+    images, text = torch.rand(2, 3, 64, 112), torch.randn(2, 24)
+    boxes = model(images, text)
+    assert boxes.shape == (2, 4) and ((boxes >= 0) & (boxes <= 1)).all()
+    target = torch.tensor([[0.1, 0.2, 0.3, 0.3], [0.5, 0.5, 0.2, 0.4]])
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    before = {n: p.detach().clone() for n, p in model.head.named_parameters()}
+    loss = Talk2CarLoss()(model(images, text), target)["total"]
+    loss.backward()
+    optimizer.step()
+    assert any(not torch.equal(before[n], p) for n, p in model.head.named_parameters())
+    assert all(p.grad is None for p in model.encoder.parameters())  # frozen
+
+
+def test_transformer_head_returns_its_attention(encoder):
+    head = TransformerGroundingHead(encoder.map_channels, 8, d_model=32, num_layers=1)
+    features = encoder.forward_map(torch.rand(1, 3, 64, 96))
+    box, attention = head(features, torch.randn(1, 8), return_attention=True)
+    assert attention.shape == (1, *features.shape[-2:]) and attention.sum().item() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_students_keep_maps_and_round_trip(tmp_path):
+    for multiscale, stride in ((False, 32), (True, 16)):
+        student = build_student(StudentConfig(backbone="convnext_atto", embed_dim=16, image_size=64,
+                                              multiscale=multiscale, map_dim=32)).eval()
+        x = torch.rand(2, 3, 64, 128)
+        assert student.forward_map(x).shape[-2:] == (64 // stride, 128 // stride)
+        emb = student(x)
+        assert emb.shape == (2, 16) and torch.allclose(emb.norm(dim=1), torch.ones(2), atol=1e-5)
+        save_student(student, tmp_path / str(multiscale), {"teacher": {"name": "x"}})
+        loaded, meta = load_student(tmp_path / str(multiscale))
+        assert torch.allclose(loaded.eval()(x), emb, atol=1e-5) and meta["teacher"]["name"] == "x"
