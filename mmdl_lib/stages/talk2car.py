@@ -31,7 +31,7 @@ from ..models.teacher import CLIPTeacher
 from ..models.text import SentenceTextEncoder, TeacherTextEncoder
 from ..paths import cache_dir, data_dir
 from ..progress import tqdm
-from ..records import Run, latest_run_folder
+from ..records import latest_run_folder
 from ..runtime import seed_everything
 from ..synth import ensure_synthetic
 from . import clip_kd

@@ -26,7 +26,7 @@ def show_text_to_region(queries: list[str], image_emb: np.ndarray, text_emb: np.
     for row, query in zip(axes, queries):
         c = dataset.caption_index[query]
         top = np.argsort(-(image_emb @ text_emb[c]))[:k]
-        for j, (ax, i) in enumerate(zip(row, top)):
+        for ax, i in zip(row, top):
             crop = dataset.crop(int(i)) if dataset._crops is None else dataset._crops[int(i)]
             ax.imshow(crop)
             ok = dataset.regions[int(i)].caption == query

@@ -48,3 +48,25 @@ def test_baselines_on_the_tiny_world(tiny_world):
     assert len(splits.train_idx) + len(splits.holdout_idx) == len(splits.train)
     held_images = set(splits.train.image_index[splits.holdout_idx])
     assert not held_images & set(splits.train.image_index[splits.train_idx])
+
+
+def test_fine_tune_epoch_lowers_the_loss_on_a_small_set():
+    import numpy as np
+    import torch
+    from torch.utils.data import DataLoader
+
+    from mmdl_lib.losses.grounding import Talk2CarLoss
+    from mmdl_lib.models.grounding import Talk2CarModel, TransformerGroundingHead
+
+    torch.manual_seed(0)
+    features, text = torch.randn(4, 8, 3, 5), torch.randn(16, 6)
+    boxes = torch.rand(16, 4) * 0.4 + torch.tensor([0.0, 0.0, 0.1, 0.1])
+    data = talk2car.FeatureCommands(features, np.arange(16) % 4, text, boxes, np.arange(16))
+    model = Talk2CarModel(torch.nn.Identity(), TransformerGroundingHead(8, 6, d_model=16, num_layers=1, dropout=0.0))
+    optimizer = torch.optim.Adam(model.head.parameters(), lr=3e-3)
+    loader = DataLoader(data, batch_size=16)
+    first = talk2car.fine_tune_epoch(model, loader, Talk2CarLoss(w_attn=1.0), optimizer, torch.device("cpu"))
+    for _ in range(30):
+        last = talk2car.fine_tune_epoch(model, loader, Talk2CarLoss(w_attn=1.0), optimizer, torch.device("cpu"))
+    assert set(first) == {"l1", "giou", "attn", "total"}
+    assert last["total"] < 0.7 * first["total"]

@@ -17,7 +17,6 @@ import hashlib
 import math
 from pathlib import Path
 
-import numpy as np
 from ...progress import tqdm
 
 from ...io import write_json
