@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import open_clip
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -67,7 +68,7 @@ class ClipKDConfig(StageConfig):
     num_workers: int = 4
 
     PROFILES = {
-        "smoke": {"teacher_name": "mmdl-vit-tiny-teacher", "teacher_pretrained": None, "teacher_epochs": 40,
+        "smoke": {"teacher_name": "mmdl-vit-tiny-teacher", "teacher_pretrained": None, "teacher_epochs": 12,
                   "teacher_lr": 2e-3, "backbone": "convnext_atto", "student_pretrained": False, "image_size": 48,
                   "min_window": 40, "epochs": 6, "batch_size": 128, "lr": 3e-3, "num_workers": 0},
         "full": {},
@@ -128,7 +129,8 @@ def embed_captions(teacher: CLIPTeacher, captions: list[str], device: torch.devi
 def _teacher_key(cfg: ClipKDConfig) -> str:
     fields = {k: getattr(cfg, k) for k in ("teacher_name", "teacher_epochs", "teacher_lr", "image_size",
                                            "min_window", "context", "synthetic_preset", "seed", "max_regions")}
-    fields.update(world=WORLD_VERSION, lib=__version__, data_root=cfg.data_root)
+    fields.update(world=WORLD_VERSION, lib=__version__, data_root=cfg.data_root,
+                  model=open_clip.get_model_config(cfg.teacher_name))
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
