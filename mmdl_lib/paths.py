@@ -34,7 +34,3 @@ def cache_dir() -> Path:
 
 def results_dir() -> Path:
     return Path(os.environ.get("MMDL_RESULTS", project_root() / "results"))
-
-
-def build_dir() -> Path:
-    return project_root() / "build"

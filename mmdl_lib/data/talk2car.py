@@ -87,6 +87,7 @@ class Talk2CarDataset(Dataset):
         first = require_field(entries[0], "t2c_img", self.commands_file, str)
         self.image_folder = find_image_folder(self.root, self.commands_file, first)
         require_boxes = split != "test" if require_boxes is None else require_boxes
+        self._sizes: dict[Path, tuple[int, int]] = {}  # commands share images: read each header once
         self.items = [self._read(entry, require_boxes) for entry in entries]
         # several commands may share an image: load (and encode) each image once
         self.images = list(dict.fromkeys(item.image for item in self.items))
@@ -100,8 +101,10 @@ class Talk2CarDataset(Dataset):
         image = self.image_folder / require_field(entry, "t2c_img", path, str)
         if not image.is_file():
             raise DataFormatError(image, f"image of command {token} not found", "t2c_img")
-        with Image.open(image) as im:
-            width, height = im.size
+        if image not in self._sizes:
+            with Image.open(image) as im:
+                self._sizes[image] = im.size
+        width, height = self._sizes[image]
         box = entry.get("2d_box")
         if box is None:
             if require_boxes:
