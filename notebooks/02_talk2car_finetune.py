@@ -51,17 +51,27 @@ print(environment_report())
 # "Pull over behind the blue truck on the right": to obey, the car must find *which* object the
 # command refers to among many look-alikes, and where it is. Talk2Car pairs such commands with
 # the box of the referred object. This chapter builds on chapter 01's distilled ConvNeXt: we keep
-# its **H×W feature map** (no pooling, so *where* survives), encode the command with a frozen text
-# encoder, and let the command **query** the image through a transformer decoder whose keys and
-# values are the feature tokens with 2D positional encodings. The decoded query scores every
-# token; the box is anchored where the scores point and refined by an MLP. Training minimises
-# L1 + GIoU on the box (seed 000, stage 2), plus a dense supervision of the token scores.
+# its **H×W feature maps** (no pooling, so *where* survives), encode the command with a frozen
+# text encoder, and let the command **query** the image through a transformer decoder whose keys
+# and values are the feature tokens with 2D positional encodings. The decoded query scores every
+# token (*which* object) and every token regresses a box around itself (*where exactly*); the
+# answer is the box of the best-scoring token, as a detector answers with its top detection.
+#
+# Training minimises L1 + GIoU on the box (seed 000, stage 2). Two dense terms make a few thousand
+# commands go further: a cross-entropy that asks the scores to fall on the tokens inside the
+# ground-truth box, and the same L1 + GIoU on those tokens' own boxes.
+#
+# Which map? Chapter 01 trained the student through *global pooling* only, so its fused
+# projection is free to forget where things are; the backbone's stages 2–4 (strides 8, 16, 32)
+# carry the distilled semantics *and* their place. We resample them onto the stride-16 grid and
+# concatenate them (`forward_pyramid`); the encoder stays frozen, so each image's map is computed
+# once and cached.
 
 # %%
 from mmdl_lib.viz.diagram import pipeline
 
-pipeline(["camera image", "distilled ConvNeXt\n(H×W map, frozen)", "command → frozen\ntext encoder",
-          "transformer decoder\n(text queries tokens)", "box (cx, cy, w, h)\nL1 + GIoU"],
+pipeline(["camera image", "distilled ConvNeXt\nstages 2–4 → H/16×W/16\n(frozen)", "command → frozen\ntext encoder",
+          "transformer\n(text queries tokens)", "token scores +\nper-token boxes", "best token's box\nL1 + GIoU"],
          title="Stage 2: ground a command in the image", highlight={3});
 
 # %% [markdown]
@@ -171,7 +181,10 @@ comparison.round(3)
 # %% [markdown]
 # ## Successes and failures
 #
-# Green: the ground truth; red: the prediction, with the command above.
+# Green: the ground truth; red: the prediction, with the command above. Then *where the head
+# looks*: its softmax over the tokens, as a heat map, for the same failures. A wrong box with a
+# peaked heat map on another object is a *which* error (the command was misread); a box near the
+# peak that misses the object is a *where exactly* error.
 
 # %%
 from mmdl_lib.metrics.boxes import pairwise_iou
@@ -181,6 +194,9 @@ order = torch.argsort(iou, descending=True).tolist()
 if cfg.visualize:
     talk2car.inference_and_visualize(splits.val, val_pred, order[:3], run.folder / "visualizations", "successes");
     talk2car.inference_and_visualize(splits.val, val_pred, order[-3:], run.folder / "visualizations", "failures");
+if cfg.visualize and cfg.head == "transformer":
+    talk2car.show_token_scores(model, splits.val, features["val"], texts[cfg.text_encoder]["val"], val_pred,
+                               order[:2] + order[-4:], device, run.folder / "visualizations");
 
 # %% [markdown]
 # ## Cost: latency per command and size
@@ -230,7 +246,8 @@ print("run record:", record)
 #
 # ```bash
 # mmdl run 02 --profile full -p data_root /data/talk2car
-# # 800×450 inputs, the distilled encoder frozen (its maps computed once), 20 epochs, batch 32, lr 1e-4
+# # 800×450 inputs, the distilled encoder frozen (its maps computed once), 20 epochs, batches of
+# # 32 images, lr 1e-4, d_model 256, 2 encoder and 3 decoder layers
 # mmdl run 02 --profile full -p stage test -p data_root /data/talk2car   # predictions.json only
 # ```
 #

@@ -1,8 +1,15 @@
-"""Chapter 02's box loss (seed 000, stage 2): ``L = w_l1·L1 + w_giou·(1 − GIoU) [+ w_attn·L_attn]``.
+"""Chapter 02's box loss (seed 000, stage 2):
+``L = w_l1·L1 + w_giou·(1 − GIoU) [+ w_attn·L_attn + w_dense·L_dense]``.
 
-``L_attn`` is an optional dense supervision of the transformer head's token attention: the
-tokens whose centres fall inside the ground-truth box (and the one nearest its centre) share the
-target mass. One box gives a label to every token, which makes a small training set go further.
+The first two terms compare the head's box with the ground truth. The transformer head also
+returns its token scores and one box per token, which give two dense terms:
+
+- ``L_attn``: cross-entropy of the token scores against the tokens whose centres fall inside the
+  ground-truth box (and the one nearest its centre), which share the target mass;
+- ``L_dense``: the same L1 + GIoU on the box of each of those tokens, weighted alike.
+
+One box thus gives a label to every token it covers, which makes a small training set go further
+(the one-stage grounding idea of FAOA, Yang et al. 2019, on a transformer head).
 """
 
 from __future__ import annotations
@@ -26,24 +33,42 @@ def attention_target(boxes_xywh: torch.Tensor, height: int, width: int) -> torch
     return inside / inside.sum(dim=1, keepdim=True)
 
 
+def box_terms(pred_cxcywh: torch.Tensor, target_xywh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-box L1 on normalised (cx, cy, w, h) and 1 − GIoU (torchvision); shapes (..., 4) → (...)."""
+    target_cxcywh = box_convert(target_xywh, "xywh", "cxcywh")
+    l1 = (pred_cxcywh - target_cxcywh).abs().sum(dim=-1)
+    giou = generalized_box_iou_loss(box_convert(pred_cxcywh.reshape(-1, 4), "cxcywh", "xyxy"),
+                                    box_convert(target_xywh.reshape(-1, 4), "xywh", "xyxy"), reduction="none")
+    return l1, giou.reshape(l1.shape)
+
+
 class Talk2CarLoss(nn.Module):
-    """L1 on normalised (cx, cy, w, h) plus torchvision's GIoU loss; returns each term and the total."""
+    """L1 + GIoU on the predicted box, plus the optional dense terms; returns each term and the total.
 
-    def __init__(self, w_l1: float = 5.0, w_giou: float = 2.0, w_attn: float = 0.0):
+    ``output`` is the head's dict (``box`` (B, 4) as cx, cy, w, h; optionally ``attention`` and
+    ``token_boxes``) or just the box tensor; ``target_xywh`` is (B, 4) normalised ``[x, y, w, h]``.
+    """
+
+    def __init__(self, w_l1: float = 5.0, w_giou: float = 2.0, w_attn: float = 0.0, w_dense: float = 0.0):
         super().__init__()
-        self.w_l1, self.w_giou, self.w_attn = w_l1, w_giou, w_attn
+        self.w_l1, self.w_giou, self.w_attn, self.w_dense = w_l1, w_giou, w_attn, w_dense
 
-    def forward(self, pred_cxcywh: torch.Tensor, target_xywh: torch.Tensor,
-                attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        target_cxcywh = box_convert(target_xywh, "xywh", "cxcywh")
-        l1 = (pred_cxcywh - target_cxcywh).abs().sum(dim=1).mean()
-        giou = generalized_box_iou_loss(box_convert(pred_cxcywh, "cxcywh", "xyxy"),
-                                        box_convert(target_xywh, "xywh", "xyxy"), reduction="mean")
-        terms = {"l1": l1, "giou": giou}
-        total = self.w_l1 * l1 + self.w_giou * giou
-        if attention is not None and self.w_attn > 0:
+    def forward(self, output: dict[str, torch.Tensor] | torch.Tensor,
+                target_xywh: torch.Tensor) -> dict[str, torch.Tensor]:
+        output = output if isinstance(output, dict) else {"box": output}
+        l1, giou = box_terms(output["box"].float(), target_xywh)
+        terms = {"l1": l1.mean(), "giou": giou.mean()}
+        total = self.w_l1 * terms["l1"] + self.w_giou * terms["giou"]
+        attention = output.get("attention")
+        if attention is not None and (self.w_attn > 0 or self.w_dense > 0):
             target = attention_target(target_xywh, *attention.shape[1:])
-            terms["attn"] = -(target * torch.log(attention.flatten(1).clamp_min(1e-8))).sum(dim=1).mean()
-            total = total + self.w_attn * terms["attn"]
+            if self.w_attn > 0:
+                terms["attn"] = -(target * torch.log(attention.flatten(1).float().clamp_min(1e-8))).sum(dim=1).mean()
+                total = total + self.w_attn * terms["attn"]
+            if self.w_dense > 0 and "token_boxes" in output:
+                token_boxes = output["token_boxes"].float()
+                dense_l1, dense_giou = box_terms(token_boxes, target_xywh[:, None].expand_as(token_boxes))
+                terms["dense"] = (target * (self.w_l1 * dense_l1 + self.w_giou * dense_giou)).sum(dim=1).mean()
+                total = total + self.w_dense * terms["dense"]
         terms["total"] = total
         return terms

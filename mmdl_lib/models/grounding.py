@@ -2,9 +2,13 @@
 
 - :class:`TransformerGroundingHead` (recommended): the command's embedding is the query of a
   transformer decoder whose keys and values are the image feature tokens plus 2D sine positional
-  encodings; the decoded query regresses the box (cx, cy, w, h) in 0–1.
+  encodings; the decoded query scores every token and each token regresses a box (cx, cy, w, h)
+  in 0–1 around itself. The answer is the box of the best-scoring token.
 - :class:`ProjectionGroundingHead` (baseline): pooled image features and the text embedding,
   concatenated into an MLP. Pooling throws away *where*, which is the point of the comparison.
+
+Both take feature maps of *distinct* images plus ``image_index`` (command → row of the maps), so
+the several commands about one image share its encoding.
 """
 
 from __future__ import annotations
@@ -30,10 +34,6 @@ def sine_positional_encoding_2d(height: int, width: int, dim: int, device: torch
     return torch.cat([pe_y, pe_x], dim=2).reshape(height * width, dim)
 
 
-def _box_mlp(dim: int, hidden: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 4))
-
-
 def token_centres(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
     """(H·W, 2) centres (x, y) of the feature-map cells, in 0–1 image coordinates."""
     ys = (torch.arange(height, device=device).float() + 0.5) / height
@@ -41,43 +41,73 @@ def token_centres(height: int, width: int, device: torch.device | None = None) -
     return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
 
 
-class TransformerGroundingHead(nn.Module):
-    """Text query → transformer decoder over image tokens → box.
+def _per_command(features: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
+    return features if image_index is None else features[image_index]
 
-    After decoding, the query scores every image token; the box centre is anchored at the
-    softmax-weighted mean of the token centres (where the command points) and refined by an MLP,
-    which also predicts the size from the query and the attended features. The anchor gives the
-    head a direct path from "which token matches" to "where is the box", so it learns from a few
-    thousand commands.
+
+class TransformerGroundingHead(nn.Module):
+    """Text query → transformer decoder over image tokens → the box of the best-matching token.
+
+    1. The feature map is projected to ``d_model`` tokens with 2D sine positional encodings and
+       contextualised by ``num_encoder_layers`` self-attention layers (once per image: this part
+       does not depend on the command).
+    2. The command modulates every token (FiLM: a per-channel scale and shift from the text), then
+       queries them through a ``num_layers``-layer transformer decoder.
+    3. The decoded query scores every token (a softmax over the H·W cells: *which* object), and
+       every token regresses a box around itself (*where exactly*): its centre within two cells of
+       the token, its size in 0–1.
+
+    ``forward`` returns ``box`` — the attention-weighted mean of the token boxes while training
+    (differentiable), the best-scoring token's box in eval mode (as a detector picks its top
+    detection) — plus ``attention`` (B, H, W) and ``token_boxes`` (B, H·W, 4) for the loss.
     """
 
     def __init__(self, in_channels: int, text_dim: int, d_model: int = 128, nhead: int = 4, num_layers: int = 2,
-                 dim_feedforward: int = 256, dropout: float = 0.1):
+                 num_encoder_layers: int = 1, dim_feedforward: int = 256, dropout: float = 0.0):
         super().__init__()
         self.input_proj = nn.Sequential(nn.Conv2d(in_channels, d_model, 1), nn.GroupNorm(1, d_model))
+        self.encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True, norm_first=True),
+            num_encoder_layers, enable_nested_tensor=False) if num_encoder_layers else None
         self.text_proj = nn.Sequential(nn.Linear(text_dim, d_model), nn.LayerNorm(d_model))
+        self.film = nn.Linear(d_model, 2 * d_model)
         layer = nn.TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True, norm_first=True)
         self.decoder = nn.TransformerDecoder(layer, num_layers, norm=nn.LayerNorm(d_model))
         self.score_query = nn.Linear(d_model, d_model)
         self.score_key = nn.Linear(d_model, d_model)
-        self.box = _box_mlp(2 * d_model, d_model)
+        # the box MLP sees [token, decoded query]; its first layer is split so the query's half is
+        # computed once per command rather than once per token
+        self.box_token = nn.Linear(d_model, d_model)
+        self.box_query = nn.Linear(d_model, d_model, bias=False)
+        self.box_out = nn.Sequential(nn.GELU(), nn.Linear(d_model, 4))
         self.d_model = d_model
 
-    def forward(self, features: torch.Tensor, text: torch.Tensor, return_attention: bool = False):
+    def encode_image(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) maps → (N, H·W, d) tokens; the command-independent part."""
         _, _, h, w = features.shape
-        memory = self.input_proj(features).flatten(2).transpose(1, 2)  # (B, H·W, d)
-        memory = memory + sine_positional_encoding_2d(h, w, self.d_model, features.device)[None]
-        query = self.text_proj(text)[:, None, :]  # (B, 1, d): the command asks "where?"
-        decoded = self.decoder(query, memory)[:, 0]
+        tokens = self.input_proj(features).flatten(2).transpose(1, 2)
+        tokens = tokens + sine_positional_encoding_2d(h, w, self.d_model, features.device)[None]
+        return self.encoder(tokens) if self.encoder is not None else tokens
+
+    def forward(self, features: torch.Tensor, text: torch.Tensor,
+                image_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        _, _, h, w = features.shape
+        memory = _per_command(self.encode_image(features), image_index)  # (B, H·W, d)
+        query = self.text_proj(text)
+        scale, shift = self.film(query).chunk(2, dim=-1)
+        memory = memory * (1 + scale[:, None]) + shift[:, None]
+        decoded = self.decoder(query[:, None], memory)[:, 0]  # the command asks "where?"
         scores = torch.einsum("bd,bnd->bn", self.score_query(decoded), self.score_key(memory)) / self.d_model**0.5
         attention = scores.softmax(dim=1)
-        anchor = attention @ token_centres(h, w, features.device)  # (B, 2)
-        attended = torch.einsum("bn,bnd->bd", attention, memory)
-        delta = self.box(torch.cat([decoded, attended], dim=1))
+        raw = self.box_out(self.box_token(memory) + self.box_query(decoded)[:, None])
         cell = torch.tensor([1.0 / w, 1.0 / h], device=features.device)
-        centre = (anchor + torch.tanh(delta[:, :2]) * 2 * cell).clamp(0, 1)
-        box = torch.cat([centre, delta[:, 2:].sigmoid()], dim=1)
-        return (box, attention.reshape(-1, h, w)) if return_attention else box
+        centres = (token_centres(h, w, features.device)[None] + torch.tanh(raw[..., :2]) * 2 * cell).clamp(0, 1)
+        token_boxes = torch.cat([centres, raw[..., 2:].sigmoid()], dim=-1)
+        if self.training:
+            box = (attention[..., None] * token_boxes).sum(dim=1)
+        else:
+            box = token_boxes[torch.arange(len(text), device=text.device), attention.argmax(dim=1)]
+        return {"box": box, "attention": attention.reshape(-1, h, w), "token_boxes": token_boxes}
 
 
 class ProjectionGroundingHead(nn.Module):
@@ -86,19 +116,21 @@ class ProjectionGroundingHead(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(in_channels + text_dim, hidden), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 4))
 
-    def forward(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        pooled = features.mean(dim=(2, 3))
-        return self.mlp(torch.cat([pooled, text], dim=1)).sigmoid()
+    def forward(self, features: torch.Tensor, text: torch.Tensor,
+                image_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        pooled = _per_command(features.mean(dim=(2, 3)), image_index)
+        return {"box": self.mlp(torch.cat([pooled, text], dim=1)).sigmoid()}
 
 
 HEADS = {"transformer": TransformerGroundingHead, "projection": ProjectionGroundingHead}
 
 
 class Talk2CarModel(nn.Module):
-    """Distilled encoder (its H×W map, no pooling) + a grounding head.
+    """Distilled encoder (its stride-16 pyramid map, no pooling) + a grounding head.
 
-    ``forward(images, text_emb)`` predicts (cx, cy, w, h) in 0–1. With a frozen encoder the
-    chapter caches the maps and calls :meth:`forward_features` directly.
+    ``forward(images, text_emb)`` predicts (cx, cy, w, h) in 0–1 for one command per image. With
+    a frozen encoder the chapter caches the maps and calls :meth:`forward_features`, which also
+    takes ``image_index`` (command → map row) and returns the head's full output.
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module, freeze_encoder: bool = True):
@@ -113,17 +145,15 @@ class Talk2CarModel(nn.Module):
         if self.freeze_encoder:
             self.encoder.eval()
             with torch.no_grad():
-                return self.encoder.forward_map(images)
-        return self.encoder.forward_map(images)
+                return self.encoder.forward_pyramid(images)
+        return self.encoder.forward_pyramid(images)
 
-    def forward_features(self, features: torch.Tensor, text_emb: torch.Tensor, return_attention: bool = False):
-        if return_attention and isinstance(self.head, TransformerGroundingHead):
-            return self.head(features.float(), text_emb, return_attention=True)
-        box = self.head(features.float(), text_emb)
-        return (box, None) if return_attention else box
+    def forward_features(self, features: torch.Tensor, text_emb: torch.Tensor,
+                         image_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.head(features.float(), text_emb, image_index)
 
     def forward(self, images: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(self.encode(images), text_emb)
+        return self.forward_features(self.encode(images), text_emb)["box"]
 
 
 def build_head(kind: str, in_channels: int, text_dim: int, **kwargs) -> nn.Module:

@@ -5,6 +5,11 @@ feature map for grounding (chapter 02).
   normalises and projects to the teacher's embedding size, ``forward_map`` returns the map.
 - :class:`DistilledConvNeXtTinyMultiScale`: fuses backbone stages 2–4 on the stride-16 grid.
 
+Both also give ``forward_pyramid``: backbone stages 2–4 resampled to the stride-16 grid and
+concatenated, unprojected. Chapter 02 grounds commands on it rather than on ``forward_map``:
+the distillation loss reaches the map only through global pooling, which lets the learned fusion
+discard *where*, while the backbone stages keep it (chapter 02 measures the difference).
+
 The backbone is a parameter: ``convnext_tiny`` in the full profile, ``convnext_atto`` in smoke.
 Both normalise their [0, 1] input with the backbone's own mean and std.
 """
@@ -35,6 +40,17 @@ class StudentConfig:
     map_dim: int = 256  # channels of the fused map (multi-scale only)
 
 
+PYRAMID_STAGES = (1, 2, 3)  # timm stage indices 1–3 = stages 2–4, strides 8, 16, 32
+
+
+def stages_on_stride16_grid(feats: list[torch.Tensor]) -> torch.Tensor:
+    """Stride-8/16/32 maps → one stride-16 map: average-pool the finer, upsample the coarser, concatenate."""
+    size = feats[1].shape[-2:]
+    fine = F.adaptive_avg_pool2d(feats[0], size)
+    coarse = F.interpolate(feats[2], size=size, mode="bilinear", align_corners=False)
+    return torch.cat([fine, feats[1], coarse], dim=1)
+
+
 class _Normalize(nn.Module):
     def __init__(self, backbone: nn.Module):
         super().__init__()
@@ -56,11 +72,18 @@ class DistilledConvNeXtTiny(nn.Module):
                                           global_pool="")
         self.normalize = _Normalize(self.backbone)
         self.map_channels = self.backbone.num_features
+        self.pyramid_channels = sum(self.backbone.feature_info[i]["num_chs"] for i in PYRAMID_STAGES)
         self.head = nn.Sequential(nn.LayerNorm(self.map_channels), nn.Linear(self.map_channels, config.embed_dim))
 
     def forward_map(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H/32, W/32) feature map, no pooling (chapter 02)."""
         return self.backbone.forward_features(self.normalize(images).contiguous(memory_format=torch.channels_last))
+
+    def forward_pyramid(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C2+C3+C4, H/16, W/16): backbone stages 2–4 on the stride-16 grid (chapter 02)."""
+        x = self.normalize(images).contiguous(memory_format=torch.channels_last)
+        return stages_on_stride16_grid(self.backbone.forward_intermediates(x, indices=PYRAMID_STAGES,
+                                                                           intermediates_only=True))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised embedding in the teacher's space."""
@@ -75,12 +98,13 @@ class DistilledConvNeXtTinyMultiScale(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = timm.create_model(config.backbone, pretrained=config.pretrained, features_only=True,
-                                          out_indices=(1, 2, 3))
+                                          out_indices=PYRAMID_STAGES)
         self.normalize = _Normalize(self.backbone)
         self.lateral = nn.ModuleList(nn.Conv2d(c, config.map_dim, 1) for c in self.backbone.feature_info.channels())
         self.fuse = nn.Sequential(nn.GroupNorm(1, config.map_dim), nn.GELU(),
                                   nn.Conv2d(config.map_dim, config.map_dim, 3, padding=1))
         self.map_channels = config.map_dim
+        self.pyramid_channels = sum(self.backbone.feature_info.channels())
         self.head = nn.Sequential(nn.LayerNorm(config.map_dim), nn.Linear(config.map_dim, config.embed_dim))
 
     def forward_map(self, images: torch.Tensor) -> torch.Tensor:
@@ -90,6 +114,10 @@ class DistilledConvNeXtTinyMultiScale(nn.Module):
         fused = sum(F.interpolate(lat(f), size=size, mode="bilinear", align_corners=False) if f.shape[-2:] != size
                     else lat(f) for lat, f in zip(self.lateral, feats))
         return self.fuse(fused)
+
+    def forward_pyramid(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C2+C3+C4, H/16, W/16): the backbone stages before fusion, on the stride-16 grid (chapter 02)."""
+        return stages_on_stride16_grid(self.backbone(self.normalize(images).contiguous(memory_format=torch.channels_last)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         pooled = self.forward_map(images).mean(dim=(2, 3))

@@ -50,14 +50,16 @@ class Talk2CarConfig(StageConfig):
     head: str = "transformer"
     text_encoder: str = "teacher"  # or "minilm"
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int = 32  # images per batch; all training commands of an image go together
     lr: float = 1e-4
     weight_decay: float = 1e-4
     w_l1: float = 5.0
     w_giou: float = 2.0
-    w_attn: float = 1.0  # dense supervision of the transformer head's token attention (0 turns it off)
+    w_attn: float = 1.0  # dense supervision of the transformer head's token scores (0 turns it off)
+    w_dense: float = 1.0  # L1 + GIoU on the boxes of the tokens inside the ground truth (0 turns it off)
     d_model: int = 256
-    num_layers: int = 3
+    num_layers: int = 3  # decoder layers
+    num_encoder_layers: int = 2  # self-attention layers over the image tokens
     holdout_fraction: float = 0.1  # of the training split, kept for model choice
     compare: bool = True  # baselines, the other head, the other text encoder, other encoder inits
     imagenet_epochs: int = 0  # smoke: pre-train on the synthetic ImageNet-style folder; full: timm weights
@@ -65,8 +67,8 @@ class Talk2CarConfig(StageConfig):
     generate_predictions: bool = True
 
     PROFILES = {
-        "smoke": {"image_width": 256, "image_height": 144, "epochs": 15, "batch_size": 128,
-                  "lr": 1e-3, "d_model": 128, "num_layers": 2, "imagenet_epochs": 6},
+        "smoke": {"image_width": 256, "image_height": 144, "epochs": 8, "batch_size": 20,
+                  "lr": 1e-3, "d_model": 128, "num_layers": 1, "num_encoder_layers": 1, "imagenet_epochs": 6},
         "full": {"image_width": 800, "image_height": 450},
     }
 
@@ -202,30 +204,47 @@ class _UniqueImages(Dataset):
 @torch.no_grad()
 def extract_features(encoder: torch.nn.Module, dataset: Talk2CarDataset, device: torch.device,
                      batch_size: int = 32) -> torch.Tensor:
-    """Feature maps of every distinct image (float16, CPU), in ``dataset.images`` order: a frozen
-    encoder runs once per image, not once per command and epoch."""
+    """Stride-16 pyramid maps (``forward_pyramid``) of every distinct image (float16, CPU), in
+    ``dataset.images`` order: a frozen encoder runs once per image, not once per command and epoch."""
     encoder.eval().to(device)
     loader = DataLoader(_UniqueImages(dataset), batch_size=batch_size)
-    return torch.cat([encoder.forward_map(images.to(device)).half().cpu()
+    return torch.cat([encoder.forward_pyramid(images.to(device)).half().cpu()
                       for images in tqdm(loader, desc=f"features {dataset.split}")])
 
 
 # -------------------------------------------------------------------------------------- training
 
-class FeatureCommands(Dataset):
-    """(feature map of its image, command embedding, box) of a subset of commands."""
+class ImageCommands(Dataset):
+    """Per distinct image: its feature map and the embeddings and boxes of its commands in ``indices``.
+
+    Batching images rather than commands lets the commands about one image share its encoding
+    (:func:`collate_image_commands` builds ``image_index``).
+    """
 
     def __init__(self, features: torch.Tensor, image_index: np.ndarray, text: torch.Tensor, boxes: torch.Tensor,
                  indices: np.ndarray):
-        self.features, self.image_index, self.text, self.boxes, self.indices = (features, image_index, text, boxes,
-                                                                                 indices)
+        self.features, self.text, self.boxes = features, text, boxes
+        by_image: dict[int, list[int]] = {}
+        for j in indices:
+            by_image.setdefault(int(image_index[j]), []).append(int(j))
+        if not by_image:
+            raise MMDLError("no commands to train on: the training part of the split is empty")
+        self.groups = sorted(by_image.items())
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.groups)
 
     def __getitem__(self, i: int) -> dict:
-        j = int(self.indices[i])
-        return {"features": self.features[int(self.image_index[j])], "text": self.text[j], "box": self.boxes[j]}
+        image, commands = self.groups[i]
+        return {"features": self.features[image], "text": self.text[commands], "box": self.boxes[commands]}
+
+
+def collate_image_commands(items: list[dict]) -> dict[str, torch.Tensor]:
+    counts = torch.tensor([len(item["text"]) for item in items])
+    return {"features": torch.stack([item["features"] for item in items]),
+            "text": torch.cat([item["text"] for item in items]),
+            "box": torch.cat([item["box"] for item in items]),
+            "image_index": torch.repeat_interleave(torch.arange(len(items)), counts)}
 
 
 def fine_tune_epoch(model: Talk2CarModel, loader: DataLoader, criterion: Talk2CarLoss,
@@ -236,9 +255,11 @@ def fine_tune_epoch(model: Talk2CarModel, loader: DataLoader, criterion: Talk2Ca
 
 def grounding_loss(criterion: Talk2CarLoss):
     def loss_fn(model: Talk2CarModel, batch: dict) -> dict[str, torch.Tensor]:
-        features = batch["features"] if "features" in batch else model.encode(batch["image"])
-        pred, attention = model.forward_features(features, batch["text"], return_attention=True)
-        return criterion(pred.float(), batch["box"], attention)
+        if "features" in batch:
+            output = model.forward_features(batch["features"], batch["text"], batch.get("image_index"))
+        else:
+            output = model.forward_features(model.encode(batch["image"]), batch["text"])
+        return criterion(output, batch["box"])
     return loss_fn
 
 
@@ -250,14 +271,36 @@ def predict(model: Talk2CarModel, features: torch.Tensor, image_index: np.ndarra
     model.eval().to(device)
     out = []
     for i in range(0, len(text), batch_size):
-        rows = torch.as_tensor(image_index[i:i + batch_size])
-        out.append(model.forward_features(features[rows].to(device), text[i:i + batch_size].to(device)).cpu())
+        rows, inverse = torch.unique(torch.as_tensor(image_index[i:i + batch_size]), return_inverse=True)
+        output = model.forward_features(features[rows].to(device), text[i:i + batch_size].to(device),
+                                        inverse.to(device))
+        out.append(output["box"].cpu())
     return cxcywh_to_xywh(torch.cat(out).float())
+
+
+@torch.no_grad()
+def token_scores(model: Talk2CarModel, features: torch.Tensor, image_index: np.ndarray, text: torch.Tensor,
+                 device: torch.device) -> torch.Tensor:
+    """(N, H, W) softmax of the transformer head over the tokens, for the commands in ``text``."""
+    model.eval().to(device)
+    rows, inverse = torch.unique(torch.as_tensor(image_index), return_inverse=True)
+    output = model.forward_features(features[rows].to(device), text.to(device), inverse.to(device))
+    if "attention" not in output:
+        raise MMDLError(f"the {type(model.head).__name__} has no token scores (only the transformer head does)")
+    return output["attention"].cpu()
 
 
 def evaluate_talk2car(pred_xywh: torch.Tensor, target_xywh: torch.Tensor) -> dict[str, float]:
     """Mean IoU, AP50 (IoU > 0.5, as the official eval.py) and AP50..95."""
     return grounding_metrics(pred_xywh, target_xywh)
+
+
+def head_kwargs(config: dict, kind: str) -> dict:
+    """The transformer head's sizes from a (saved) chapter-02 config."""
+    if kind != "transformer":
+        return {}
+    return {"d_model": config["d_model"], "num_layers": config["num_layers"],
+            "num_encoder_layers": config.get("num_encoder_layers", 1)}
 
 
 def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dict[str, torch.Tensor],
@@ -266,12 +309,11 @@ def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dic
     """Train a head on cached features of the training part; choose the epoch by holdout AP50."""
     seed_everything(cfg.seed)
     kind = head or cfg.head
-    kwargs = {"d_model": cfg.d_model, "num_layers": cfg.num_layers} if kind == "transformer" else {}
-    model = Talk2CarModel(encoder, build_head(kind, encoder.map_channels, text["train"].shape[1], **kwargs),
-                          freeze_encoder=True)
+    model = Talk2CarModel(encoder, build_head(kind, encoder.pyramid_channels, text["train"].shape[1],
+                                              **head_kwargs(cfg.to_dict(), kind)), freeze_encoder=True)
     boxes = splits.train.boxes
-    data = FeatureCommands(features["train"], splits.train.image_index, text["train"], boxes, splits.train_idx)
-    criterion = Talk2CarLoss(cfg.w_l1, cfg.w_giou, cfg.w_attn)
+    data = ImageCommands(features["train"], splits.train.image_index, text["train"], boxes, splits.train_idx)
+    criterion = Talk2CarLoss(cfg.w_l1, cfg.w_giou, cfg.w_attn, cfg.w_dense)
     hold = splits.holdout_idx
 
     def evaluate(m):
@@ -286,7 +328,7 @@ def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dic
     steps = cfg.epochs * -(-len(data) // cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
     history = fit(model, optimizer, grounding_loss(criterion), data, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                  device=device, seed=cfg.seed, scheduler=scheduler, evaluate=evaluate,
+                  device=device, seed=cfg.seed, collate_fn=collate_image_commands, scheduler=scheduler, evaluate=evaluate,
                   select=("holdout_ap50", "max"), checkpoint_dir=checkpoint_dir, desc=desc)
     return model, history
 
@@ -368,6 +410,26 @@ def inference_and_visualize(dataset: Talk2CarDataset, pred_xywh: torch.Tensor, i
     return fig
 
 
+def show_token_scores(model: Talk2CarModel, dataset: Talk2CarDataset, features: torch.Tensor, text: torch.Tensor,
+                      pred_xywh: torch.Tensor, indices: list[int], device: torch.device, folder: Path | None = None):
+    """Where the transformer head looks for commands ``indices``: its token scores as a heat map,
+    with the predicted (red) and ground-truth (green) boxes; PNG saved to ``folder``."""
+    from ..viz.grounding import plot_token_scores
+
+    scores = token_scores(model, features, dataset.image_index[indices], text[indices], device)
+    images = [dataset.load_image(i) for i in indices]
+    sizes = [(image.shape[1], image.shape[0]) for image in images]
+    truth = [denormalize_box(dataset.items[i].box, *size) if dataset.items[i].box is not None else None
+             for i, size in zip(indices, sizes)]
+    fig = plot_token_scores(images, scores.numpy(), [denormalize_box(pred_xywh[i].tolist(), *size)
+                                                     for i, size in zip(indices, sizes)],
+                            truth, [dataset.items[i].command for i in indices])
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fig.savefig(folder / "token_scores.png", dpi=100)
+    return fig
+
+
 def latency_per_command(model: Talk2CarModel, text_dim: int, image_size: tuple[int, int],
                         device: torch.device) -> dict[str, float]:
     """Milliseconds per command (encoder + head, batch 1) and parameters."""
@@ -383,8 +445,8 @@ def vit_b_alternative(cfg: Talk2CarConfig, text_dim: int, device: torch.device) 
     same kind of head over its 7×7 patch tokens: what a ViT-B-based grounding model would cost."""
     vit = CLIPTeacher("ViT-B-32").image_tower.to(device).eval()
     vit.output_tokens = True
-    kwargs = {"d_model": cfg.d_model, "num_layers": cfg.num_layers} if cfg.head == "transformer" else {}
-    head = build_head(cfg.head, vit.transformer.width, text_dim, **kwargs).to(device).eval()
+    head = build_head(cfg.head, vit.transformer.width, text_dim, **head_kwargs(cfg.to_dict(), cfg.head))
+    head = head.to(device).eval()
     text = torch.randn(1, text_dim, device=device)
 
     def run(images: torch.Tensor) -> torch.Tensor:
@@ -408,8 +470,7 @@ def load_grounding(folder: Path) -> tuple[Talk2CarModel, dict]:
     meta = read_json(folder / "grounding_config.json")
     encoder, _ = load_student(meta["encoder"])
     cfg = meta["config"]
-    kwargs = {"d_model": cfg["d_model"], "num_layers": cfg["num_layers"]} if cfg["head"] == "transformer" else {}
-    head = build_head(cfg["head"], encoder.map_channels, meta["text_dim"], **kwargs)
+    head = build_head(cfg["head"], encoder.pyramid_channels, meta["text_dim"], **head_kwargs(cfg, cfg["head"]))
     load_weights(head, folder / "head.safetensors")
     return Talk2CarModel(encoder, head), meta
 

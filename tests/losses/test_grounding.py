@@ -30,7 +30,25 @@ def test_attention_target_covers_the_box():
 
 def test_attention_term_is_logged_and_weighted():
     target = torch.tensor([[0.0, 0.0, 0.5, 0.5]])
-    attention = torch.full((1, 2, 2), 0.25)
-    terms = Talk2CarLoss(w_l1=0, w_giou=0, w_attn=2.0)(torch.tensor([[0.25, 0.25, 0.5, 0.5]]), target, attention)
+    output = {"box": torch.tensor([[0.25, 0.25, 0.5, 0.5]]), "attention": torch.full((1, 2, 2), 0.25)}
+    terms = Talk2CarLoss(w_l1=0, w_giou=0, w_attn=2.0)(output, target)
     assert terms["attn"].item() == pytest.approx(-torch.log(torch.tensor(0.25)).item())
     assert terms["total"].item() == pytest.approx(2 * terms["attn"].item())
+    assert "dense" not in terms  # w_dense = 0
+
+
+def test_dense_term_weighs_only_the_tokens_inside_the_box():
+    target = torch.tensor([[0.0, 0.0, 0.5, 0.5]])  # on a 2×2 grid only the top-left token is inside
+    exact = [0.25, 0.25, 0.5, 0.5]  # the target as (cx, cy, w, h)
+    shifted = [0.35, 0.25, 0.5, 0.5]  # moved right by 0.1: L1 0.1, overlap 0.4×0.5, hull 0.6×0.5
+    far = [0.9, 0.9, 0.1, 0.1]
+    output = {"box": torch.tensor([exact]), "attention": torch.full((1, 2, 2), 0.25)}
+    output["token_boxes"] = torch.tensor([[exact, far, far, far]])
+    terms = Talk2CarLoss(w_l1=5, w_giou=2, w_dense=1.0)(output, target)
+    assert terms["dense"].item() == pytest.approx(0, abs=1e-6)  # the far boxes lie outside the target
+    output["token_boxes"] = torch.tensor([[shifted, exact, exact, exact]])
+    terms = Talk2CarLoss(w_l1=5, w_giou=2, w_dense=3.0)(output, target)
+    inter, union, hull = 0.4 * 0.5, 2 * 0.25 - 0.4 * 0.5, 0.6 * 0.5
+    giou = inter / union - (hull - union) / hull
+    assert terms["dense"].item() == pytest.approx(5 * 0.1 + 2 * (1 - giou), rel=1e-5)
+    assert terms["total"].item() == pytest.approx(3 * terms["dense"].item(), rel=1e-5)

@@ -2,9 +2,19 @@ import pytest
 import torch
 
 from mmdl_lib.losses.grounding import Talk2CarLoss
-from mmdl_lib.models.grounding import (ProjectionGroundingHead, Talk2CarModel, TransformerGroundingHead,
-                                       sine_positional_encoding_2d, token_centres)
-from mmdl_lib.models.student import StudentConfig, build_student, load_student, save_student
+from mmdl_lib.models.grounding import (
+    ProjectionGroundingHead,
+    Talk2CarModel,
+    TransformerGroundingHead,
+    sine_positional_encoding_2d,
+    token_centres,
+)
+from mmdl_lib.models.student import (
+    StudentConfig,
+    build_student,
+    load_student,
+    save_student,
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +33,8 @@ def test_positional_encoding_and_centres():
 @pytest.mark.parametrize("head_cls", [TransformerGroundingHead, ProjectionGroundingHead])
 def test_shapes_and_a_gradient_step(encoder, head_cls):
     torch.manual_seed(0)
-    head = head_cls(encoder.map_channels, 24, **({"d_model": 32, "num_layers": 1} if head_cls is
-                                                  TransformerGroundingHead else {}))
+    head = head_cls(encoder.pyramid_channels, 24, **({"d_model": 32, "num_layers": 1} if head_cls is
+                                                      TransformerGroundingHead else {}))
     model = Talk2CarModel(encoder, head, freeze_encoder=True)
     images, text = torch.rand(2, 3, 64, 112), torch.randn(2, 24)
     boxes = model(images, text)
@@ -39,11 +49,30 @@ def test_shapes_and_a_gradient_step(encoder, head_cls):
     assert all(p.grad is None for p in model.encoder.parameters())  # frozen
 
 
-def test_transformer_head_returns_its_attention(encoder):
-    head = TransformerGroundingHead(encoder.map_channels, 8, d_model=32, num_layers=1)
-    features = encoder.forward_map(torch.rand(1, 3, 64, 96))
-    box, attention = head(features, torch.randn(1, 8), return_attention=True)
-    assert attention.shape == (1, *features.shape[-2:]) and attention.sum().item() == pytest.approx(1.0, abs=1e-5)
+def test_transformer_head_scores_tokens_and_picks_the_best_in_eval(encoder):
+    torch.manual_seed(0)
+    head = TransformerGroundingHead(encoder.pyramid_channels, 8, d_model=32, num_layers=1)
+    features = encoder.forward_pyramid(torch.rand(1, 3, 64, 96))
+    text = torch.randn(3, 8)
+    out = head.train()(features, text, torch.zeros(3, dtype=torch.long))
+    h, w = features.shape[-2:]
+    assert out["attention"].shape == (3, h, w) and out["token_boxes"].shape == (3, h * w, 4)
+    assert torch.allclose(out["attention"].flatten(1).sum(dim=1), torch.ones(3), atol=1e-5)
+    # training: the attention-weighted mean of the token boxes (differentiable)
+    assert torch.allclose(out["box"], (out["attention"].flatten(1)[..., None] * out["token_boxes"]).sum(1), atol=1e-6)
+    out = head.eval()(features, text, torch.zeros(3, dtype=torch.long))
+    best = out["attention"].flatten(1).argmax(dim=1)
+    assert torch.equal(out["box"], out["token_boxes"][torch.arange(3), best])
+    # sharing one image's map through image_index is the same as repeating the map
+    repeated = head(features.expand(3, -1, -1, -1), text)
+    assert torch.allclose(repeated["box"], out["box"], atol=1e-5)
+
+
+def test_projection_head_maps_commands_to_their_image(encoder):
+    head = ProjectionGroundingHead(encoder.pyramid_channels, 8).eval()
+    features, text = torch.randn(2, encoder.pyramid_channels, 3, 4), torch.randn(3, 8)
+    index = torch.tensor([1, 0, 1])
+    assert torch.allclose(head(features, text, index)["box"], head(features[index], text)["box"])
 
 
 def test_students_keep_maps_and_round_trip(tmp_path):
@@ -52,6 +81,8 @@ def test_students_keep_maps_and_round_trip(tmp_path):
                                               multiscale=multiscale, map_dim=32)).eval()
         x = torch.rand(2, 3, 64, 128)
         assert student.forward_map(x).shape[-2:] == (64 // stride, 128 // stride)
+        pyramid = student.forward_pyramid(x)  # stages 2–4 on the stride-16 grid, whichever the variant
+        assert pyramid.shape == (2, student.pyramid_channels, 64 // 16, 128 // 16)
         emb = student(x)
         assert emb.shape == (2, 16) and torch.allclose(emb.norm(dim=1), torch.ones(2), atol=1e-5)
         save_student(student, tmp_path / str(multiscale), {"teacher": {"name": "x"}})

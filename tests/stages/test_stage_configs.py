@@ -61,12 +61,25 @@ def test_fine_tune_epoch_lowers_the_loss_on_a_small_set():
     torch.manual_seed(0)
     features, text = torch.randn(4, 8, 3, 5), torch.randn(16, 6)
     boxes = torch.rand(16, 4) * 0.4 + torch.tensor([0.0, 0.0, 0.1, 0.1])
-    data = talk2car.FeatureCommands(features, np.arange(16) % 4, text, boxes, np.arange(16))
-    model = Talk2CarModel(torch.nn.Identity(), TransformerGroundingHead(8, 6, d_model=16, num_layers=1, dropout=0.0))
+    data = talk2car.ImageCommands(features, np.arange(16) % 4, text, boxes, np.arange(14))
+    assert len(data) == 4 and [len(item["text"]) for item in data] == [4, 4, 3, 3]
+    model = Talk2CarModel(torch.nn.Identity(), TransformerGroundingHead(8, 6, d_model=16, num_layers=1))
     optimizer = torch.optim.Adam(model.head.parameters(), lr=3e-3)
-    loader = DataLoader(data, batch_size=16)
-    first = talk2car.fine_tune_epoch(model, loader, Talk2CarLoss(w_attn=1.0), optimizer, torch.device("cpu"))
+    loader = DataLoader(data, batch_size=4, collate_fn=talk2car.collate_image_commands)
+    batch = next(iter(loader))
+    assert batch["features"].shape[0] == 4 and batch["image_index"].tolist() == [0] * 4 + [1] * 4 + [2] * 3 + [3] * 3
+    criterion = Talk2CarLoss(w_attn=1.0, w_dense=1.0)
+    first = talk2car.fine_tune_epoch(model, loader, criterion, optimizer, torch.device("cpu"))
     for _ in range(30):
-        last = talk2car.fine_tune_epoch(model, loader, Talk2CarLoss(w_attn=1.0), optimizer, torch.device("cpu"))
-    assert set(first) == {"l1", "giou", "attn", "total"}
+        last = talk2car.fine_tune_epoch(model, loader, criterion, optimizer, torch.device("cpu"))
+    assert set(first) == {"l1", "giou", "attn", "dense", "total"}
     assert last["total"] < 0.7 * first["total"]
+
+
+def test_an_empty_training_part_is_reported():
+    import numpy as np
+    import torch
+
+    with pytest.raises(MMDLError, match="empty"):
+        talk2car.ImageCommands(torch.zeros(1, 2, 1, 1), np.zeros(3, int), torch.zeros(3, 2), torch.zeros(3, 4),
+                               np.array([], dtype=int))
