@@ -68,7 +68,7 @@ class Talk2CarConfig(StageConfig):
 
     PROFILES = {
         "smoke": {"image_width": 256, "image_height": 144, "epochs": 8, "batch_size": 20,
-                  "lr": 1e-3, "d_model": 128, "num_layers": 1, "num_encoder_layers": 1, "imagenet_epochs": 6},
+                  "lr": 2e-3, "d_model": 128, "num_layers": 1, "num_encoder_layers": 1, "imagenet_epochs": 6},
         "full": {"image_width": 800, "image_height": 450},
     }
 
