@@ -182,8 +182,8 @@ comparison.round(3)
 # ## Successes and failures
 #
 # Green: the ground truth; red: the prediction, with the command above. Then *where the head
-# looks*: its softmax over the tokens, as a heat map, for the same failures. A wrong box with a
-# peaked heat map on another object is a *which* error (the command was misread); a box near the
+# looks*: its softmax over the tokens as a heat map, for two successes and four failures. A wrong
+# box under a peak on another object is a *which* error (the command was misread); a box near the
 # peak that misses the object is a *where exactly* error.
 
 # %%

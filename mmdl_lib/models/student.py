@@ -8,7 +8,7 @@ feature map for grounding (chapter 02).
 Both also give ``forward_pyramid``: backbone stages 2–4 resampled to the stride-16 grid and
 concatenated, unprojected. Chapter 02 grounds commands on it rather than on ``forward_map``:
 the distillation loss reaches the map only through global pooling, which lets the learned fusion
-discard *where*, while the backbone stages keep it (chapter 02 measures the difference).
+discard *where*, while the backbone stages, which every output depends on, keep it.
 
 The backbone is a parameter: ``convnext_tiny`` in the full profile, ``convnext_atto`` in smoke.
 Both normalise their [0, 1] input with the backbone's own mean and std.
