@@ -23,7 +23,7 @@ from mmdl_lib.synth import FORMATS, write_synthetic  # noqa: E402
 from mmdl_lib.synth.summary import summarize  # noqa: E402
 
 
-def scenes(fmt: str, counts: dict[str, int]) -> int:
+def scenes(counts: dict[str, int]) -> int:
     """Rendered scenes: Talk2Car writes several commands per image, so count its images."""
     return sum(v for k, v in counts.items() if k.endswith(("images", "frames")))
 
@@ -44,7 +44,7 @@ def main() -> None:
             counts = summarize(fmt, root)
             if fmt == "talk2car":
                 counts["images"] = len(list((root / "images").glob("*.jpg")))
-            n = scenes(fmt, counts)
+            n = scenes(counts)
             rows[fmt] = {"scenes": n, "seconds": round(seconds, 3), "scenes_per_second": round(n / seconds, 1)}
             total += seconds
     hw = hardware()

@@ -117,7 +117,8 @@ class DistilledConvNeXtTinyMultiScale(nn.Module):
 
     def forward_pyramid(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C2+C3+C4, H/16, W/16): the backbone stages before fusion, on the stride-16 grid (chapter 02)."""
-        return stages_on_stride16_grid(self.backbone(self.normalize(images).contiguous(memory_format=torch.channels_last)))
+        x = self.normalize(images).contiguous(memory_format=torch.channels_last)
+        return stages_on_stride16_grid(self.backbone(x))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         pooled = self.forward_map(images).mean(dim=(2, 3))

@@ -269,13 +269,16 @@ def predict(model: Talk2CarModel, features: torch.Tensor, image_index: np.ndarra
     """Predicted boxes ``[x, y, w, h]`` (normalised to 0–1) of the commands ``text`` describes;
     ``image_index[i]`` is the row of ``features`` holding command ``i``'s image."""
     model.eval().to(device)
-    out = []
-    for i in range(0, len(text), batch_size):
-        rows, inverse = torch.unique(torch.as_tensor(image_index[i:i + batch_size]), return_inverse=True)
-        output = model.forward_features(features[rows].to(device), text[i:i + batch_size].to(device),
-                                        inverse.to(device))
-        out.append(output["box"].cpu())
-    return cxcywh_to_xywh(torch.cat(out).float())
+    out = [_forward_commands(model, features, image_index[i:i + batch_size], text[i:i + batch_size], device)["box"]
+           for i in range(0, len(text), batch_size)]
+    return cxcywh_to_xywh(torch.cat(out).float().cpu())
+
+
+def _forward_commands(model: Talk2CarModel, features: torch.Tensor, image_index: np.ndarray, text: torch.Tensor,
+                      device: torch.device) -> dict[str, torch.Tensor]:
+    """The head's output for these commands, each distinct image's map sent (and encoded) once."""
+    rows, inverse = torch.unique(torch.as_tensor(image_index), return_inverse=True)
+    return model.forward_features(features[rows].to(device), text.to(device), inverse.to(device))
 
 
 @torch.no_grad()
@@ -283,8 +286,7 @@ def token_scores(model: Talk2CarModel, features: torch.Tensor, image_index: np.n
                  device: torch.device) -> torch.Tensor:
     """(N, H, W) softmax of the transformer head over the tokens, for the commands in ``text``."""
     model.eval().to(device)
-    rows, inverse = torch.unique(torch.as_tensor(image_index), return_inverse=True)
-    output = model.forward_features(features[rows].to(device), text.to(device), inverse.to(device))
+    output = _forward_commands(model, features, image_index, text, device)
     if "attention" not in output:
         raise MMDLError(f"the {type(model.head).__name__} has no token scores (only the transformer head does)")
     return output["attention"].cpu()
@@ -328,8 +330,8 @@ def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dic
     steps = cfg.epochs * -(-len(data) // cfg.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
     history = fit(model, optimizer, grounding_loss(criterion), data, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                  device=device, seed=cfg.seed, collate_fn=collate_image_commands, scheduler=scheduler, evaluate=evaluate,
-                  select=("holdout_ap50", "max"), checkpoint_dir=checkpoint_dir, desc=desc)
+                  device=device, seed=cfg.seed, collate_fn=collate_image_commands, scheduler=scheduler,
+                  evaluate=evaluate, select=("holdout_ap50", "max"), checkpoint_dir=checkpoint_dir, desc=desc)
     return model, history
 
 
