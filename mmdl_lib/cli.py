@@ -52,6 +52,13 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_chapters(args: argparse.Namespace) -> int:
+    from .book.chapters import readme_table
+
+    print(readme_table())
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .synth import FORMATS, write_synthetic
 
@@ -75,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="write the executed notebook here instead of build/executed/")
     run.set_defaults(func=_cmd_run)
 
-    book = sub.add_parser("book", help="execute every chapter in _toc.yml (unchanged ones are kept) and build the site")
+    book = sub.add_parser("book", help="execute every chapter of the registry (unchanged ones are kept) and build "
+                                       "the site")
     book.add_argument("--profile", choices=PROFILE_NAMES)
     book.add_argument("--force", action="store_true", help="re-execute every chapter")
     book.set_defaults(func=_cmd_book)
@@ -83,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     env = sub.add_parser("env", help="versions, device, CPU/GPU and git sha")
     env.add_argument("--json", action="store_true")
     env.set_defaults(func=_cmd_env)
+
+    chapters = sub.add_parser("chapters", help="the chapter registry (notebooks/*.meta.yml) as the README's table")
+    chapters.set_defaults(func=_cmd_chapters)
 
     synth = sub.add_parser("synth", help="write the synthetic driving world in a dataset's real format")
     synth.add_argument("--format", default="all", choices=["all", *FORMATS])

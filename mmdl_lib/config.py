@@ -8,9 +8,13 @@ A stage declares a dataclass of its settings and a ``PROFILES`` table of overrid
         PROFILES = {"smoke": {...}, "full": {...}}
 
     cfg = ClipKDConfig.from_profile("smoke", epochs=3)
+    cfg = ClipKDConfig.from_parameters(globals())  # in a notebook: its parameters, by name
 
 Overrides whose value is ``None`` are ignored, so a notebook's parameters cell can default
 every knob to ``None`` ("the profile's value") and papermill's ``-p`` sets only what it names.
+A parameter is written once, in the notebook's parameters cell; the config reads every name
+that is one of its fields, and a test checks that each notebook parameter is a field.
+A field whose hint is a ``Literal`` accepts only those values.
 """
 
 from __future__ import annotations
@@ -44,6 +48,16 @@ class StageConfig:
         values["profile"] = profile
         return cls(**check_fields(cls, values))
 
+    @classmethod
+    def from_parameters(cls, namespace: dict[str, Any]):
+        """The config from a notebook's parameters: every name in ``namespace`` that is a field.
+
+        Call it right after the parameters cell (``globals()``); ``profile`` picks the profile.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {name: value for name, value in namespace.items() if name in names}
+        return cls.from_profile(values.pop("profile", "smoke"), **values)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -52,6 +66,8 @@ def _accepts(hint: Any, value: Any) -> bool:
     origin = typing.get_origin(hint)
     if hint is Any:
         return True
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         return any(_accepts(h, value) for h in typing.get_args(hint))
     if hint is type(None):
@@ -69,6 +85,12 @@ def _accepts(hint: Any, value: Any) -> bool:
     return True
 
 
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is typing.Literal:
+        return f"one of {list(typing.get_args(hint))}"
+    return str(hint)
+
+
 def check_fields(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     """Reject unknown names and values of the wrong type, naming the parameter."""
     hints = typing.get_type_hints(cls)
@@ -78,7 +100,7 @@ def check_fields(cls: type, values: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"unknown parameter(s) {unknown} for {cls.__name__}; known: {sorted(fields)}")
     for name, value in values.items():
         if not _accepts(hints[name], value):
-            raise ConfigError(f"parameter {name!r} of {cls.__name__} expects {hints[name]}, got {value!r}")
+            raise ConfigError(f"parameter {name!r} of {cls.__name__} expects {_describe(hints[name])}, got {value!r}")
         if hints[name] is float and isinstance(value, int):
             values[name] = float(value)
     return values

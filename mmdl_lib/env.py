@@ -12,6 +12,7 @@ from typing import Any
 PACKAGES = (
     "torch", "torchvision", "timm", "open_clip_torch", "numpy", "albumentations", "open3d",
     "transformers", "sentence-transformers", "peft", "papermill", "jupyter-book",
+    "mmengine", "mmcv", "mmcv-lite", "mmdet", "mmdet3d", "mmsegmentation", "spconv",
 )
 
 
@@ -75,6 +76,8 @@ def environment() -> dict[str, Any]:
     from . import __version__
     from .runtime import select_device
 
+    from .openmmlab.stack import op_status
+
     return {
         "mmdl_lib": __version__,
         "python": platform.python_version(),
@@ -82,6 +85,7 @@ def environment() -> dict[str, Any]:
         "device": str(select_device()),
         "hardware": hardware(),
         "git_sha": git_sha(),
+        "openmmlab_ops": op_status(),  # which implementation of each compiled op chapters 03–04 call
     }
 
 
@@ -95,4 +99,6 @@ def environment_report() -> str:
         + (f"  ·  GPU: {hw['gpu']}" if "gpu" in hw else "  ·  no GPU"),
         "packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
     ]
+    if env["openmmlab_ops"]:
+        lines.append("OpenMMLab ops: " + ", ".join(f"{k}: {v}" for k, v in env["openmmlab_ops"].items()))
     return "\n".join(lines)

@@ -16,10 +16,10 @@ def _home() -> Path:
 
 
 def project_root(start: Path | None = None) -> Path:
-    """The book's checkout (the folder holding ``_toc.yml``), else the working directory."""
+    """The book's checkout (the folder holding ``_config.yml`` and ``notebooks/``), else the working directory."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
+        if (folder / "_config.yml").is_file() and (folder / "notebooks").is_dir():
             return folder
     return here
 

@@ -42,10 +42,14 @@ import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    repo = os.environ.get("MMDL_REPO", "https://github.com/mmdl-book/mmdl")
-    subprocess.run(["apt-get", "install", "-qq", "libusb-1.0-0"], check=True)  # needed by open3d
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"mmdl-book[vlm] @ git+{repo}"], check=True)
+if "google.colab" in sys.modules:  # Colab only: a conda environment with the pinned GPU stack
+    checkout = os.environ.get("MMDL_CHECKOUT", "/content/mmdl")
+    if not os.path.isdir(checkout):
+        repo = os.environ.get("MMDL_REPO") or sys.exit("set os.environ['MMDL_REPO'] to the book's git URL first")
+        subprocess.run(["git", "clone", "--depth", "1", repo, checkout], check=True)
+    kernel_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    subprocess.run(["bash", f"{checkout}/scripts/colab_bootstrap.sh", "--kernel-python", kernel_python], check=True)
+    sys.path[:0] = open(f"{checkout}/.colab_site_packages").read().split()
 
 # %%
 from mmdl_lib.env import environment_report
@@ -66,7 +70,7 @@ import pandas as pd
 from mmdl_lib.records import Run
 from mmdl_lib.stages.synthetic_world import SyntheticWorldConfig, write_all_formats
 
-cfg = SyntheticWorldConfig.from_profile(profile, seed=seed, preset=preset, out_dir=out_dir)
+cfg = SyntheticWorldConfig.from_parameters(globals())  # every parameter above, by name
 report = write_all_formats(cfg)
 root = cfg.output_root()
 pd.DataFrame(report).T.astype(object).fillna("")

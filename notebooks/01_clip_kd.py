@@ -28,18 +28,23 @@ w_sim = None
 w_cos = None
 kd_temperature = None  # temperature of L_sim
 ablation = None  # also train with each loss alone
-multiscale_variant = None  # also train DistilledConvNeXtTinyMultiScale
+multiscale_variant = None  # also train DistilledConvNeXtMultiScale
 max_regions = None  # cap the number of regions per split (quick tries)
+device = None  # "cuda", "cuda:1", "mps", "cpu"; None → CUDA, then MPS, then CPU
 
 # %%
 import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    repo = os.environ.get("MMDL_REPO", "https://github.com/mmdl-book/mmdl")
-    subprocess.run(["apt-get", "install", "-qq", "libusb-1.0-0"], check=True)  # needed by open3d
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"mmdl-book[vlm] @ git+{repo}"], check=True)
+if "google.colab" in sys.modules:  # Colab only: a conda environment with the pinned GPU stack
+    checkout = os.environ.get("MMDL_CHECKOUT", "/content/mmdl")
+    if not os.path.isdir(checkout):
+        repo = os.environ.get("MMDL_REPO") or sys.exit("set os.environ['MMDL_REPO'] to the book's git URL first")
+        subprocess.run(["git", "clone", "--depth", "1", repo, checkout], check=True)
+    kernel_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    subprocess.run(["bash", f"{checkout}/scripts/colab_bootstrap.sh", "--kernel-python", kernel_python], check=True)
+    sys.path[:0] = open(f"{checkout}/.colab_site_packages").read().split()
 
 # %%
 from mmdl_lib.env import environment_report
@@ -85,16 +90,13 @@ from mmdl_lib.runtime import select_device, seed_everything
 from mmdl_lib.stages import clip_kd
 from mmdl_lib.viz.retrieval import show_regions
 
-cfg = clip_kd.ClipKDConfig.from_profile(
-    profile, seed=seed, data_root=data_root, teacher_name=teacher_name, teacher_pretrained=teacher_pretrained,
-    backbone=backbone, epochs=epochs, w_clip=w_clip, w_sim=w_sim, w_cos=w_cos, kd_temperature=kd_temperature,
-    ablation=ablation, multiscale_variant=multiscale_variant, max_regions=max_regions)
-device = select_device(cfg.device)
+cfg = clip_kd.ClipKDConfig.from_parameters(globals())  # every parameter above, by name
+torch_device = select_device(cfg.device)
 seed_everything(cfg.seed)
 run = Run.start("clip_kd", cfg.profile, cfg.seed)
 coco_root = clip_kd.resolve_coco_root(cfg)
 train_regions, val_regions = clip_kd.load_regions(cfg, coco_root)
-print(f"device {device} · data {coco_root}")
+print(f"device {torch_device} · data {coco_root}")
 print(f"train: {len(train_regions)} regions, {len(train_regions.captions)} distinct captions; "
       f"skipped {dict(train_regions.report.skipped)}")
 print(f"val:   {len(val_regions)} regions ({val_regions.small.mean():.0%} small), "
@@ -111,8 +113,8 @@ show_regions(val_regions);
 # distil noise. It is cached and reused by later runs and by chapter 02.
 
 # %%
-teacher, teacher_info = clip_kd.get_teacher(cfg, train_regions, val_regions, device)
-targets = clip_kd.teacher_targets(teacher, train_regions, val_regions, device)
+teacher, teacher_info = clip_kd.get_teacher(cfg, train_regions, val_regions, torch_device)
+targets = clip_kd.teacher_targets(teacher, train_regions, val_regions, torch_device)
 chance = clip_kd.chance_levels(val_regions)
 teacher_report = clip_kd.evaluate_embeddings(targets.val_image, targets.val_text, val_regions)
 print(f"teacher: {teacher_info['name']} ({teacher_info['pretrained'] or 'trained here'}) · "
@@ -139,12 +141,12 @@ if cfg.ablation:
     runs.update({k: v for k, v in clip_kd.LOSS_COMBINATIONS.items() if k != "all three"})
 for name, weights in runs.items():
     students[name], histories[name] = clip_kd.train_student(
-        cfg, train_regions, val_regions, targets, device, weights=weights,
+        cfg, train_regions, val_regions, targets, torch_device, weights=weights,
         checkpoint_dir=run.folder / "checkpoints" / name.replace(" ", "_"), desc=name)
 if cfg.multiscale_variant:
     name = "multi-scale, all three"
     students[name], histories[name] = clip_kd.train_student(
-        cfg, train_regions, val_regions, targets, device, multiscale=True,
+        cfg, train_regions, val_regions, targets, torch_device, multiscale=True,
         checkpoint_dir=run.folder / "checkpoints" / "multiscale", desc=name)
 plot_history(histories, ["loss_total", "val_t2r_R@5", "val_r2t_R@5"]);
 
@@ -162,7 +164,7 @@ from mmdl_lib.viz.retrieval import bar_compare
 reports = {"teacher": teacher_report}
 student_val = {}
 for name, model in students.items():
-    student_val[name] = clip_kd.embed_regions(model, val_regions, device)
+    student_val[name] = clip_kd.embed_regions(model, val_regions, torch_device)
     reports[f"student ({name})"] = clip_kd.evaluate_embeddings(student_val[name], targets.val_text, val_regions)
 keys = ["t2r_R@1", "t2r_R@5", "t2r_R@10", "r2t_R@1", "r2t_R@5", "r2t_R@10"]
 table = pd.DataFrame(reports).T
@@ -197,12 +199,12 @@ show_text_to_region(queries, student_val["all three"].numpy(), targets.val_text.
 
 # %%
 student = students["all three"]
-cost = clip_kd.cost_comparison(teacher, student, cfg.image_size, device)
-if device.type != "cpu":
+cost = clip_kd.cost_comparison(teacher, student, cfg.image_size, torch_device)
+if torch_device.type != "cpu":
     cpu_cost = clip_kd.cost_comparison(teacher.cpu(), student.cpu(), cfg.image_size, torch.device("cpu"))
     for name in cost:
         cost[name].update(cpu_cost[name])
-    teacher.to(device), student.to(device)
+    teacher.to(torch_device), student.to(torch_device)
 cost_table = pd.DataFrame(cost).T
 display(cost_table.round(4))
 latency_key = "latency_ms_per_image_cpu"

@@ -19,9 +19,9 @@
 profile = "smoke"  # "full": the Talk2Car release, chapter 01's full-profile encoder, on a GPU
 seed = 0
 data_root = None  # Talk2Car root (commands/, images/); None → synthetic (smoke)
-stage = "all"  # "all": chapter 01 first if no run exists · "2": needs chapter 01's run · "test": inference only
+mode = "all"  # "all": chapter 01 first if no run exists · "train": needs chapter 01's run · "test": inference only
 distilled = None  # folder of chapter 01's student; None → the newest chapter-01 run
-grounding_checkpoint = None  # stage "test": folder of a trained grounding model; None → newest run
+grounding_checkpoint = None  # mode "test": folder of a trained grounding model; None → newest run
 encoder_variant = None  # "multiscale" (stride-16 map) or "single" (stride 32)
 head = None  # "transformer" or "projection"
 text_encoder = None  # "teacher" (CLIP text tower of chapter 01) or "minilm"
@@ -29,16 +29,21 @@ epochs = None
 compare = None  # train the comparison models (other head, text encoder, encoder inits)
 visualize = True
 generate_predictions = True
+device = None  # "cuda", "cuda:1", "mps", "cpu"; None → CUDA, then MPS, then CPU
 
 # %%
 import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    repo = os.environ.get("MMDL_REPO", "https://github.com/mmdl-book/mmdl")
-    subprocess.run(["apt-get", "install", "-qq", "libusb-1.0-0"], check=True)  # needed by open3d
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"mmdl-book[vlm] @ git+{repo}"], check=True)
+if "google.colab" in sys.modules:  # Colab only: a conda environment with the pinned GPU stack
+    checkout = os.environ.get("MMDL_CHECKOUT", "/content/mmdl")
+    if not os.path.isdir(checkout):
+        repo = os.environ.get("MMDL_REPO") or sys.exit("set os.environ['MMDL_REPO'] to the book's git URL first")
+        subprocess.run(["git", "clone", "--depth", "1", repo, checkout], check=True)
+    kernel_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    subprocess.run(["bash", f"{checkout}/scripts/colab_bootstrap.sh", "--kernel-python", kernel_python], check=True)
+    sys.path[:0] = open(f"{checkout}/.colab_site_packages").read().split()
 
 # %%
 from mmdl_lib.env import environment_report
@@ -86,28 +91,25 @@ pipeline(["camera image", "distilled ConvNeXt\nstages 2–4 → H/16×W/16\n(fro
 import pandas as pd
 import torch
 
+from mmdl_lib.models.grounding import load_grounding
 from mmdl_lib.models.student import load_student
+from mmdl_lib.models.teacher import CLIPTeacher
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
 from mmdl_lib.stages import talk2car
 
-cfg = talk2car.Talk2CarConfig.from_profile(
-    profile, seed=seed, data_root=data_root, stage=stage, distilled=distilled,
-    grounding_checkpoint=grounding_checkpoint, encoder_variant=encoder_variant, head=head,
-    text_encoder=text_encoder, epochs=epochs, compare=compare, visualize=visualize,
-    generate_predictions=generate_predictions)
-device = select_device(cfg.device)
+cfg = talk2car.Talk2CarConfig.from_parameters(globals())  # every parameter above, by name
+torch_device = select_device(cfg.device)
 seed_everything(cfg.seed)
 run = Run.start("talk2car", cfg.profile, cfg.seed)
 splits = talk2car.load_splits(cfg, talk2car.resolve_talk2car_root(cfg))
-if cfg.stage == "test":
-    model, grounding_meta = talk2car.load_grounding(talk2car.latest_grounding(cfg))
+if cfg.mode == "test":
+    model, grounding_meta = load_grounding(talk2car.latest_grounding(cfg))
     encoder_folder = grounding_meta["encoder"]
-    encoder, encoder_meta = load_student(encoder_folder)
 else:
-    encoder_folder = talk2car.find_or_train_distilled(cfg)
-    encoder, encoder_meta = load_student(encoder_folder)
-teacher = talk2car.load_teacher(encoder_meta, device)
+    encoder_folder = talk2car.find_or_train_distilled(cfg, chapter01_output=run.folder / "chapter01.ipynb")
+encoder, encoder_meta = load_student(encoder_folder)
+teacher = CLIPTeacher.from_info(encoder_meta["teacher"]).to(torch_device)
 print(f"train {len(splits.train)} commands on {len(splits.train.images)} images "
       f"({len(splits.train_idx)} for training, {len(splits.holdout_idx)} held out) · val {len(splits.val)} · "
       f"test {len(splits.test) if splits.test else 0}")
@@ -116,13 +118,15 @@ pd.DataFrame([{"command": c.command, "2d_box (normalised)": [round(v, 3) for v i
               for c in splits.train.items[:5]])
 
 # %%
-encoders_of_text = {"teacher": talk2car.text_encoder("teacher", teacher, device)}
-if cfg.text_encoder == "minilm" or (cfg.compare and cfg.stage != "test"):
-    encoders_of_text["minilm"] = talk2car.text_encoder("minilm", teacher, device)
+from mmdl_lib.models.text import build_text_encoder
+
+encoders_of_text = {"teacher": build_text_encoder("teacher", teacher)}
+if cfg.text_encoder == "minilm" or (cfg.compare and cfg.mode != "test"):
+    encoders_of_text["minilm"] = build_text_encoder("minilm", device=str(torch_device))
 texts = {kind: {split: enc.encode(getattr(splits, split).commands)
                 for split in ("train", "val", "test") if getattr(splits, split) is not None}
          for kind, enc in encoders_of_text.items()}
-features = {split: talk2car.extract_features(encoder, getattr(splits, split), device)
+features = {split: talk2car.extract_features(encoder, getattr(splits, split), torch_device)
             for split in ("train", "val", "test") if getattr(splits, split) is not None}
 print({kind: enc.name for kind, enc in encoders_of_text.items()}, "· feature map", tuple(features["val"].shape[1:]))
 
@@ -134,18 +138,20 @@ print({kind: enc.name for kind, enc in encoders_of_text.items()}, "· feature ma
 # candidates come from the synthetic world's object list). Both are the floor to beat.
 
 # %%
+from mmdl_lib.metrics.boxes import grounding_metrics
+from mmdl_lib.models.grounding import predict
 from mmdl_lib.viz.curves import plot_history
 
 results = {name: metrics for name, metrics in talk2car.baselines(splits).items()}
 histories = {}
-if cfg.stage != "test":
+if cfg.mode != "test":
     model, histories["transformer head"] = talk2car.train_grounding(
-        cfg, encoder, features, texts[cfg.text_encoder], splits, device,
+        cfg, encoder, features, texts[cfg.text_encoder], splits, torch_device,
         checkpoint_dir=run.folder / "checkpoints" / "main", desc="main")
     plot_history(histories, ["loss_total", "holdout_ap50", "val_ap50"]);
 main_name = f"{cfg.head} head · {cfg.text_encoder} text · distilled encoder"
-val_pred = talk2car.predict(model, features["val"], splits.val.image_index, texts[cfg.text_encoder]["val"], device)
-results[main_name] = talk2car.evaluate_talk2car(val_pred, splits.val.boxes)
+val_pred = predict(model, features["val"], splits.val.image_index, texts[cfg.text_encoder]["val"], torch_device)
+results[main_name] = grounding_metrics(val_pred, splits.val.boxes)
 pd.DataFrame(results).T.round(3)
 
 # %% [markdown]
@@ -157,23 +163,25 @@ pd.DataFrame(results).T.round(3)
 # ImageNet folder in smoke, timm's ImageNet weights in full), or random.
 
 # %%
-if cfg.compare and cfg.stage != "test":
+from mmdl_lib.models.student import random_init
+
+if cfg.compare and cfg.mode != "test":
     variants = {
         "projection head": dict(head="projection"),
         "minilm text": dict(text="minilm"),
-        "ImageNet-style encoder": dict(encoder=talk2car.imagenet_style_encoder(cfg, encoder.config, device)),
-        "random encoder": dict(encoder=talk2car.random_encoder(encoder.config)),
+        "ImageNet-style encoder": dict(encoder=talk2car.imagenet_style_encoder(cfg, encoder.config, torch_device)),
+        "random encoder": dict(encoder=random_init(encoder.config)),
     }
     for name, change in variants.items():
         enc = change.get("encoder", encoder)
-        feats = features if enc is encoder else {s: talk2car.extract_features(enc, getattr(splits, s), device)
+        feats = features if enc is encoder else {s: talk2car.extract_features(enc, getattr(splits, s), torch_device)
                                                  for s in ("train", "val")}
         text_kind = change.get("text", cfg.text_encoder)
         variant_model, histories[name] = talk2car.train_grounding(
-            cfg, enc, feats, texts[text_kind], splits, device, head=change.get("head"),
+            cfg, enc, feats, texts[text_kind], splits, torch_device, head=change.get("head"),
             checkpoint_dir=run.folder / "checkpoints" / name.replace(" ", "_"), desc=name)
-        pred = talk2car.predict(variant_model, feats["val"], splits.val.image_index, texts[text_kind]["val"], device)
-        results[name] = talk2car.evaluate_talk2car(pred, splits.val.boxes)
+        pred = predict(variant_model, feats["val"], splits.val.image_index, texts[text_kind]["val"], torch_device)
+        results[name] = grounding_metrics(pred, splits.val.boxes)
     plot_history(histories, ["holdout_ap50", "val_ap50"]);
 comparison = pd.DataFrame(results).T
 comparison.round(3)
@@ -188,15 +196,20 @@ comparison.round(3)
 
 # %%
 from mmdl_lib.metrics.boxes import pairwise_iou
+from mmdl_lib.models.grounding import token_scores
+from mmdl_lib.viz.grounding import plot_predictions, show_token_scores
 
 iou = pairwise_iou(val_pred, splits.val.boxes)
 order = torch.argsort(iou, descending=True).tolist()
+figures = run.folder / "visualizations"
 if cfg.visualize:
-    talk2car.inference_and_visualize(splits.val, val_pred, order[:3], run.folder / "visualizations", "successes");
-    talk2car.inference_and_visualize(splits.val, val_pred, order[-3:], run.folder / "visualizations", "failures");
+    plot_predictions(splits.val, val_pred, order[:3], figures, "successes");
+    plot_predictions(splits.val, val_pred, order[-3:], figures, "failures");
 if cfg.visualize and cfg.head == "transformer":
-    talk2car.show_token_scores(model, splits.val, features["val"], texts[cfg.text_encoder]["val"], val_pred,
-                               order[:2] + order[-4:], device, run.folder / "visualizations");
+    shown = order[:2] + order[-4:]
+    scores = token_scores(model, features["val"], splits.val.image_index[shown], texts[cfg.text_encoder]["val"][shown],
+                          torch_device)
+    show_token_scores(scores, splits.val, val_pred, shown, figures);
 
 # %% [markdown]
 # ## Cost: latency per command and size
@@ -206,8 +219,8 @@ if cfg.visualize and cfg.head == "transformer":
 
 # %%
 text_dim = texts[cfg.text_encoder]["val"].shape[1]
-cost = {"ours": talk2car.latency_per_command(model, text_dim, (cfg.image_width, cfg.image_height), device),
-        "ViT-B/32 + head": talk2car.vit_b_alternative(cfg, text_dim, device)}
+cost = {"ours": talk2car.cost_per_command(model, text_dim, (cfg.image_width, cfg.image_height), torch_device),
+        "ViT-B/32 + head": talk2car.vit_b_alternative(cfg, text_dim, torch_device)}
 pd.DataFrame(cost).T.round(3)
 
 # %% [markdown]
@@ -218,21 +231,24 @@ pd.DataFrame(cost).T.round(3)
 # loader's convention reproduces the boxes.
 
 # %%
-artifacts = {"grounding": str(talk2car.save_grounding(run.folder / "grounding", model, cfg, encoder_folder, text_dim))}
+from mmdl_lib.data.talk2car import read_predictions, write_predictions
+from mmdl_lib.models.grounding import save_grounding
+
+artifacts = {"grounding": str(save_grounding(run.folder / "grounding", model, cfg.to_dict(), encoder_folder, text_dim))}
 if cfg.generate_predictions:
     for split in ("val", "test"):
         dataset = getattr(splits, split)
         if dataset is None:
             continue
-        pred = talk2car.predict(model, features[split], dataset.image_index, texts[cfg.text_encoder][split], device)
-        path = talk2car.write_predictions(run.folder / f"predictions_{split}.json", dataset, pred)
-        back = talk2car.read_predictions(path, dataset)
+        pred = predict(model, features[split], dataset.image_index, texts[cfg.text_encoder][split], torch_device)
+        path = write_predictions(run.folder / f"predictions_{split}.json", dataset, pred)
+        back = read_predictions(path, dataset)
         assert torch.allclose(back, pred, atol=0.01), "predictions.json does not round-trip"
         artifacts[f"predictions_{split}"] = str(path)
 best_baseline = max(v["ap50"] for k, v in results.items() if k in ("centre prior", "largest object"))
 metrics = {"val": results, "cost": cost, "best_trivial_ap50": best_baseline,
            "main_over_best_trivial_ap50": results[main_name]["ap50"] / max(best_baseline, 1e-9),
-           "n_commands": {"train": len(splits.train_idx), "holdout": len(splits.holdout_idx), "val": len(splits.val)}}
+           "n_commands": talk2car.n_commands(splits)}
 record = run.record(metrics, config=cfg.to_dict(), artifacts=artifacts,
                     notes="synthetic Talk2Car, encoder from chapter 01's smoke run" if cfg.profile == "smoke" else None)
 print(f"{main_name}: val AP50 {results[main_name]['ap50']:.3f} "
@@ -248,7 +264,7 @@ print("run record:", record)
 # mmdl run 02 --profile full -p data_root /data/talk2car
 # # 800×450 inputs, the distilled encoder frozen (its maps computed once), 20 epochs, batches of
 # # 32 images, lr 1e-4, d_model 256, 2 encoder and 3 decoder layers
-# mmdl run 02 --profile full -p stage test -p data_root /data/talk2car   # predictions.json only
+# mmdl run 02 --profile full -p mode test -p data_root /data/talk2car   # predictions.json only
 # ```
 #
 # Leaderboard AP50 on the real Talk2Car test set (**not** comparable with the synthetic numbers

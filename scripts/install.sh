@@ -15,5 +15,7 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch first, at the version constraints.txt pins (TORCH_SPEC overrides, e.g. a CUDA build of your choice).
 "$VENV/bin/python" -m pip install -q ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
-"$VENV/bin/python" -m pip install -q -e ".[book,vlm,dev]" -c constraints.txt
+# The OpenMMLab stack (chapters 03, 04) with mmcv-lite: no compiling; mmdl_lib.openmmlab supplies the
+# compiled ops the book's models call. A GPU box with a compiled mmcv uses environment.yml instead.
+"$VENV/bin/python" -m pip install -q -e ".[book,vlm,dev,openmmlab,openmmlab-cpu]" -c constraints.txt
 "$VENV/bin/mmdl" env

@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from typing import Literal
 
 import pytest
 
@@ -43,3 +44,22 @@ def test_bad_parameters_are_named(kwargs, message):
 def test_unknown_profile():
     with pytest.raises(ConfigError, match="unknown profile 'fast'"):
         DemoConfig.from_profile("fast")
+
+
+@dataclass
+class ModeConfig(StageConfig):
+    mode: Literal["all", "train", "test"] = "all"
+    epochs: int = 1
+
+    PROFILES = {"smoke": {}, "full": {"epochs": 9}}
+
+
+def test_from_parameters_reads_every_field_by_name_and_nothing_else():
+    namespace = {"profile": "full", "mode": "test", "seed": 3, "os": object(), "unrelated": 1, "epochs": None}
+    cfg = ModeConfig.from_parameters(namespace)
+    assert (cfg.profile, cfg.mode, cfg.seed, cfg.epochs) == ("full", "test", 3, 9)
+
+
+def test_literal_fields_accept_only_their_values():
+    with pytest.raises(ConfigError, match=r"'mode' of ModeConfig expects one of \['all', 'train', 'test'\], got '2'"):
+        ModeConfig.from_parameters({"mode": "2"})

@@ -15,15 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import mmdl_lib
 
 from ..errors import MMDLError
 from ..io import write_json
 from ..paths import project_root
-
-EXECUTED = Path("build") / "executed"
+from .chapters import EXECUTED
 
 
 class NotebookFailed(MMDLError):
@@ -41,24 +38,10 @@ def library_hash() -> str:
 
 
 def toc_notebooks(root: Path | None = None) -> list[str]:
-    """Stems of the notebooks listed in ``_toc.yml`` (as ``build/executed/<stem>`` entries)."""
-    root = root or project_root()
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    stems: list[str] = []
+    """Stems of the book's chapters, in order (from the chapter registry, which ``_toc.yml`` follows)."""
+    from .chapters import chapters
 
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            file = node.get("file")
-            if isinstance(file, str) and file.startswith(str(EXECUTED)):
-                stems.append(Path(file).name)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(toc)
-    return stems
+    return [chapter.stem for chapter in chapters(root)]
 
 
 def resolve_notebook(name: str, root: Path | None = None) -> Path:

@@ -7,12 +7,7 @@ from typing import Any
 
 from ..io import atomic_write
 from ..records import latest_records
-
-STAGE_TITLES = {
-    "synthetic_world": "00 · The synthetic driving world",
-    "clip_kd": "01 · CLIP → ConvNeXt knowledge distillation",
-    "talk2car": "02 · Talk2Car grounding",
-}
+from .chapters import chapters
 
 
 def _scalars(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -30,7 +25,9 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def render_results(records: dict[str, tuple[Path, dict[str, Any]]]) -> str:
+def render_results(records: dict[str, tuple[Path, dict[str, Any]]], titles: dict[str, str] | None = None) -> str:
+    """The page; ``titles`` maps a record's stage to its chapter heading, in the book's order."""
+    titles = titles or {}
     lines = [
         "# Results",
         "",
@@ -42,13 +39,13 @@ def render_results(records: dict[str, tuple[Path, dict[str, Any]]]) -> str:
     ]
     if not records:
         lines += ["No run records yet: execute the chapters (`mmdl book`) to fill this page.", ""]
-    for stage in sorted(records, key=lambda s: list(STAGE_TITLES).index(s) if s in STAGE_TITLES else 99):
+    for stage in sorted(records, key=lambda s: list(titles).index(s) if s in titles else len(titles)):
         path, record = records[stage]
         env = record["environment"]
         hw = env.get("hardware", {})
         device = hw.get("gpu") or f"CPU: {hw.get('cpu', '?')}"
         lines += [
-            f"## {STAGE_TITLES.get(stage, stage)}",
+            f"## {titles.get(stage, stage)}",
             "",
             f"Profile **{record['profile']}**, seed {record['seed']}, run {record['created']}, "
             f"git `{env.get('git_sha') or 'n/a'}`, {device}, torch {env.get('packages', {}).get('torch', '?')}.",
@@ -61,6 +58,8 @@ def render_results(records: dict[str, tuple[Path, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def write_results_chapter(path: Path, results_root: Path | None = None, profile: str | None = None) -> Path:
-    text = render_results(latest_records(results_root, profile))
+def write_results_chapter(path: Path, results_root: Path | None = None, profile: str | None = None,
+                          root: Path | None = None) -> Path:
+    titles = {chapter.stage: chapter.heading for chapter in chapters(root)}
+    text = render_results(latest_records(results_root, profile), titles)
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

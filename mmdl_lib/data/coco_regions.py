@@ -177,9 +177,29 @@ class COCORegionTextDataset(Dataset):
                 "caption": self.caption_index[self.regions[index].caption], "index": index}
 
     @property
+    def caption_is_small(self) -> np.ndarray:
+        """Per distinct caption: does it describe a small object ("a small red car")?"""
+        return np.array([c.split()[1] == "small" for c in self.captions])
+
+    @property
     def small(self) -> np.ndarray:
         return np.array([r.small for r in self.regions])
 
     @property
     def caption_ids(self) -> np.ndarray:
         return np.array([self.caption_index[r.caption] for r in self.regions])
+
+
+class PlainRegionCrops(Dataset):
+    """The crops of a region dataset without augmentation, as tensors (teacher targets, evaluation)."""
+
+    def __init__(self, dataset: COCORegionTextDataset):
+        self.dataset = dataset
+        self.transform = get_augmented_transform(dataset.image_size, strong=False)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        crop = self.dataset._crops[index] if self.dataset._crops is not None else self.dataset.crop(index)
+        return torch.from_numpy(self.transform(image=crop)["image"]).permute(2, 0, 1).float()

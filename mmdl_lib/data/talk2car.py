@@ -1,4 +1,4 @@
-"""Talk2Car reader (chapter 02): real release and synthetic world alike.
+"""Talk2Car reader, splits and predictions.json (chapter 02): real release and synthetic world alike.
 
 Yields the image, the command, its ``command_token`` and the referred object's ``2d_box``
 ``[x, y, w, h]`` normalised to 0–1 by the image's actual size (the real images are 1600×900;
@@ -153,3 +153,59 @@ class Talk2CarDataset(Dataset):
     @property
     def boxes(self) -> torch.Tensor:
         return torch.tensor([c.box if c.box is not None else [float("nan")] * 4 for c in self.items])
+
+
+@dataclass
+class Talk2CarSplits:
+    """The official splits, with the training split divided into a training part and a holdout."""
+
+    train: Talk2CarDataset  # the official training split (train_idx + holdout_idx below)
+    val: Talk2CarDataset  # the official validation split: the reported numbers
+    test: Talk2CarDataset | None  # predictions.json (and metrics when the file carries boxes)
+    train_idx: np.ndarray
+    holdout_idx: np.ndarray
+
+
+def load_talk2car_splits(root: Path, image_size: tuple[int, int], holdout_fraction: float, seed: int,
+                         preload: bool = False) -> Talk2CarSplits:
+    """Read train, val and (if present) test; hold out whole training *images* for model choice,
+    so no image's commands straddle the training part and the holdout."""
+    train = Talk2CarDataset(root, "train", image_size, preload=preload)
+    val = Talk2CarDataset(root, "val", image_size, preload=preload)
+    has_test = any(root.rglob("test_commands.json"))
+    test = Talk2CarDataset(root, "test", image_size, require_boxes=False, preload=preload) if has_test else None
+    images = np.random.default_rng(seed).permutation(len(train.images))
+    held = set(images[: max(1, int(round(holdout_fraction * len(train.images))))].tolist())
+    in_holdout = np.array([int(u) in held for u in train.image_index])
+    return Talk2CarSplits(train, val, test, np.flatnonzero(~in_holdout), np.flatnonzero(in_holdout))
+
+
+def read_objects_sidecar(dataset: Talk2CarDataset) -> dict[str, list[dict]] | None:
+    """The synthetic world's ``{split}_objects.json`` (every visible object per image), if present.
+
+    It is not part of the real release; with real data a detector's proposals take its place.
+    """
+    sidecar = dataset.commands_file.with_name(f"{dataset.split}_objects.json")
+    return read_json(sidecar) if sidecar.is_file() else None
+
+
+def write_predictions(path: Path, dataset: Talk2CarDataset, pred_xywh: torch.Tensor) -> Path:
+    """``{command_token: [x0, y0, w, h]}`` in the original image's pixels (the official format)."""
+    from ..io import write_json
+
+    out = {item.command_token: [round(v, 2) for v in denormalize_box(box.tolist(), *item.image_size)]
+           for item, box in zip(dataset.items, pred_xywh)}
+    return write_json(path, out)
+
+
+def read_predictions(path: Path, dataset: Talk2CarDataset) -> torch.Tensor:
+    """Predictions back to normalised ``[x, y, w, h]`` in dataset order (errors name the token)."""
+    data = read_json(path)
+    boxes = []
+    for item in dataset.items:
+        if item.command_token not in data:
+            raise DataFormatError(path, f"no prediction for command {item.command_token}")
+        x, y, w, h = data[item.command_token]
+        width, height = item.image_size
+        boxes.append([x / width, y / height, w / width, h / height])
+    return torch.tensor(boxes)

@@ -72,3 +72,17 @@ class Talk2CarLoss(nn.Module):
                 total = total + self.w_dense * terms["dense"]
         terms["total"] = total
         return terms
+
+
+def grounding_loss(criterion: Talk2CarLoss):
+    """The engine's ``loss_fn(model, batch)`` for a Talk2Car model: cached maps (``features`` +
+    ``image_index``) when the encoder is frozen, images otherwise."""
+
+    def loss_fn(model: nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+        if "features" in batch:
+            output = model.forward_features(batch["features"], batch["text"], batch.get("image_index"))
+        else:
+            output = model.forward_features(model.encode(batch["image"]), batch["text"])
+        return criterion(output, batch["box"])
+
+    return loss_fn

@@ -1,4 +1,7 @@
-"""Model cost: parameters, FLOPs (torch's FlopCounterMode) and latency per image (chapters 01, 02)."""
+"""Model cost: parameters, FLOPs (torch's FlopCounterMode) and latency per image (chapters 01, 02).
+
+:func:`cost_row` is what a chapter's cost table holds for one model.
+"""
 
 from __future__ import annotations
 
@@ -40,3 +43,14 @@ def latency_ms(fn: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
     return float(np.median(times) * 1000 / example.shape[0])
+
+
+def cost_row(module: torch.nn.Module, fn: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor,
+             flops: bool = True, repeats: int = 10, per: str = "image") -> dict[str, float]:
+    """Parameters (M), optionally GFLOPs per item, and median latency per item on ``example``'s device."""
+    module.eval()
+    row = {"params_M": count_parameters(module) / 1e6}
+    if flops:
+        row[f"GFLOPs_per_{per}"] = count_flops(fn, example[:2]) / 1e9
+    row[f"latency_ms_per_{per}_{example.device.type}"] = latency_ms(fn, example, repeats=repeats)
+    return row

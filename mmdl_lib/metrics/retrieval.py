@@ -57,3 +57,14 @@ def chance_recall(positives: np.ndarray, k: int) -> float:
     for j in range(k):
         miss *= np.clip((n - p - j) / (n - j), 0, 1)
     return float((1 - miss).mean())
+
+
+def chance_report(caption_ids: np.ndarray, n_captions: int, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """Recall@K of a random ranking in both directions (regions ``caption_ids``, ``n_captions``
+    distinct captions), keyed like :func:`retrieval_report`: the floor every model must beat."""
+    positives = np.asarray(caption_ids)[:, None] == np.arange(n_captions)[None, :]
+    out = {}
+    for k in ks:
+        out[f"t2r_R@{k}"] = chance_recall(positives.T[positives.any(axis=0)], k)
+        out[f"r2t_R@{k}"] = chance_recall(positives, k)
+    return out

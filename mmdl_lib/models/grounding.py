@@ -8,15 +8,25 @@
   concatenated into an MLP. Pooling throws away *where*, which is the point of the comparison.
 
 Both take feature maps of *distinct* images plus ``image_index`` (command → row of the maps), so
-the several commands about one image share its encoding.
+the several commands about one image share its encoding. :func:`predict` and
+:func:`token_scores` run a trained model over cached maps; :func:`save_grounding` /
+:func:`load_grounding` keep the head beside chapter 01's encoder; :class:`ViTGroundingModel` is the
+un-distilled alternative whose cost the chapter compares against.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+
+from ..engine.checkpoint import load_weights, save_weights
+from ..errors import MMDLError
+from ..io import read_json, write_json
+from ..metrics.boxes import cxcywh_to_xywh
 
 
 def sine_positional_encoding_2d(height: int, width: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
@@ -160,3 +170,75 @@ def build_head(kind: str, in_channels: int, text_dim: int, **kwargs) -> nn.Modul
     if kind not in HEADS:
         raise ValueError(f"unknown grounding head {kind!r}; choose one of {sorted(HEADS)}")
     return HEADS[kind](in_channels, text_dim, **kwargs)
+
+
+def head_kwargs(config: dict, kind: str) -> dict:
+    """The transformer head's sizes from a chapter-02 config (``Talk2CarConfig.to_dict()``)."""
+    if kind != "transformer":
+        return {}
+    return {"d_model": config["d_model"], "num_layers": config["num_layers"],
+            "num_encoder_layers": config.get("num_encoder_layers", 1)}
+
+
+def _forward_commands(model: Talk2CarModel, features: torch.Tensor, image_index: np.ndarray, text: torch.Tensor,
+                      device: torch.device) -> dict[str, torch.Tensor]:
+    """The head's output for these commands, each distinct image's map sent (and encoded) once."""
+    rows, inverse = torch.unique(torch.as_tensor(image_index), return_inverse=True)
+    return model.forward_features(features[rows].to(device), text.to(device), inverse.to(device))
+
+
+@torch.no_grad()
+def predict(model: Talk2CarModel, features: torch.Tensor, image_index: np.ndarray, text: torch.Tensor,
+            device: torch.device, batch_size: int = 256) -> torch.Tensor:
+    """Predicted boxes ``[x, y, w, h]`` (normalised to 0–1) of the commands ``text`` describes;
+    ``image_index[i]`` is the row of ``features`` holding command ``i``'s image."""
+    model.eval().to(device)
+    out = [_forward_commands(model, features, image_index[i:i + batch_size], text[i:i + batch_size], device)["box"]
+           for i in range(0, len(text), batch_size)]
+    return cxcywh_to_xywh(torch.cat(out).float().cpu())
+
+
+@torch.no_grad()
+def token_scores(model: Talk2CarModel, features: torch.Tensor, image_index: np.ndarray, text: torch.Tensor,
+                 device: torch.device) -> torch.Tensor:
+    """(N, H, W) softmax of the transformer head over the tokens, for the commands in ``text``."""
+    model.eval().to(device)
+    output = _forward_commands(model, features, image_index, text, device)
+    if "attention" not in output:
+        raise MMDLError(f"the {type(model.head).__name__} has no token scores (only the transformer head does)")
+    return output["attention"].cpu()
+
+
+def save_grounding(folder: Path, model: Talk2CarModel, config: dict, encoder_folder: Path, text_dim: int) -> Path:
+    """``head.safetensors`` + ``grounding_config.json`` (the chapter config and chapter 01's encoder folder)."""
+    save_weights(model.head, folder / "head.safetensors")
+    write_json(folder / "grounding_config.json", {"config": config, "encoder": str(encoder_folder),
+                                                  "text_dim": text_dim})
+    return folder
+
+
+def load_grounding(folder: Path) -> tuple[Talk2CarModel, dict]:
+    """A saved grounding model: chapter 01's encoder (from its folder) + the head."""
+    from .student import load_student
+
+    meta = read_json(folder / "grounding_config.json")
+    encoder, _ = load_student(meta["encoder"])
+    cfg = meta["config"]
+    head = build_head(cfg["head"], encoder.pyramid_channels, meta["text_dim"], **head_kwargs(cfg, cfg["head"]))
+    load_weights(head, folder / "head.safetensors")
+    return Talk2CarModel(encoder, head), meta
+
+
+class ViTGroundingModel(nn.Module):
+    """A CLIP ViT image tower whose patch tokens, as a map, feed a grounding head: what grounding on
+    an un-distilled CLIP costs (chapter 02 measures it, it is not trained)."""
+
+    def __init__(self, vit: nn.Module, head: nn.Module):
+        super().__init__()
+        self.vit, self.head = vit, head
+        self.vit.output_tokens = True
+
+    def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        _, tokens = self.vit(images)
+        side = int(tokens.shape[1] ** 0.5)
+        return self.head(tokens.transpose(1, 2).reshape(tokens.shape[0], -1, side, side), text)["box"]

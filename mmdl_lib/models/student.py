@@ -1,16 +1,16 @@
 """ConvNeXt students that live in the teacher's embedding space (chapter 01) and keep their H×W
 feature map for grounding (chapter 02).
 
-- :class:`DistilledConvNeXtTiny`: a timm ConvNeXt with ``global_pool=''``; ``forward`` pools,
+- :class:`DistilledConvNeXt`: a timm ConvNeXt (any size: ``convnext_tiny`` in the full profile,
+  ``convnext_atto`` in smoke) with ``global_pool=''``; ``forward`` pools,
   normalises and projects to the teacher's embedding size, ``forward_map`` returns the map.
-- :class:`DistilledConvNeXtTinyMultiScale`: fuses backbone stages 2–4 on the stride-16 grid.
+- :class:`DistilledConvNeXtMultiScale`: fuses backbone stages 2–4 on the stride-16 grid.
 
 Both also give ``forward_pyramid``: backbone stages 2–4 resampled to the stride-16 grid and
 concatenated, unprojected. Chapter 02 grounds commands on it rather than on ``forward_map``:
 the distillation loss reaches the map only through global pooling, which lets the learned fusion
 discard *where*, while the backbone stages, which every output depends on, keep it.
 
-The backbone is a parameter: ``convnext_tiny`` in the full profile, ``convnext_atto`` in smoke.
 Both normalise their [0, 1] input with the backbone's own mean and std.
 """
 
@@ -62,7 +62,7 @@ class _Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
-class DistilledConvNeXtTiny(nn.Module):
+class DistilledConvNeXt(nn.Module):
     """Single-scale student: the last stage's map, pooled and projected for distillation."""
 
     def __init__(self, config: StudentConfig):
@@ -91,7 +91,7 @@ class DistilledConvNeXtTiny(nn.Module):
         return F.normalize(self.head(pooled), dim=-1)
 
 
-class DistilledConvNeXtTinyMultiScale(nn.Module):
+class DistilledConvNeXtMultiScale(nn.Module):
     """Multi-scale student: stages 2, 3 and 4 projected to ``map_dim`` and summed on the stride-16 grid."""
 
     def __init__(self, config: StudentConfig):
@@ -125,13 +125,18 @@ class DistilledConvNeXtTinyMultiScale(nn.Module):
         return F.normalize(self.head(pooled), dim=-1)
 
 
-Student = DistilledConvNeXtTiny | DistilledConvNeXtTinyMultiScale
+Student = DistilledConvNeXt | DistilledConvNeXtMultiScale
 
 
 def build_student(config: StudentConfig) -> Student:
-    cls = DistilledConvNeXtTinyMultiScale if config.multiscale else DistilledConvNeXtTiny
+    cls = DistilledConvNeXtMultiScale if config.multiscale else DistilledConvNeXt
     # channels-last convolutions run faster on CPUs and on GPUs under AMP
     return cls(config).to(memory_format=torch.channels_last)
+
+
+def random_init(config: StudentConfig) -> Student:
+    """The same architecture with random weights (chapter 02's "random encoder" comparison)."""
+    return build_student(StudentConfig(**{**asdict(config), "pretrained": False}))
 
 
 def save_student(model: Student, folder: str | Path, extra: dict | None = None) -> Path:

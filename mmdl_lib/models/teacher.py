@@ -3,13 +3,16 @@
 The full profile loads real weights (``ViT-B-32`` / ``laion2b_s34b_b79k`` and the like). The smoke
 profile cannot download any, so it builds ``mmdl-vit-tiny-teacher`` (a small ViT image tower and
 text transformer, config shipped in ``models/configs/``) and trains it contrastively on the
-synthetic region captions first (:func:`mmdl_lib.stages.clip_kd.get_teacher`).
+synthetic region captions first (:func:`mmdl_lib.stages.clip_kd.get_teacher`). Chapters 02, 04 and
+05 reuse chapter 01's teacher.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
+from typing import Iterator
 
 import open_clip
 import torch
@@ -27,7 +30,17 @@ class _NoRandomInitWarning(logging.Filter):
         return "No pretrained weights loaded" not in record.getMessage()
 
 
-logging.getLogger().addFilter(_NoRandomInitWarning())
+@contextlib.contextmanager
+def _random_init_is_intended() -> Iterator[None]:
+    """Hide that one warning while we build a model, and touch no logger outside that."""
+    root, quiet = logging.getLogger(), _NoRandomInitWarning()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
 open_clip.add_model_config(CONFIG_DIR)  # registers the book's small configs by file name
 
 
@@ -37,8 +50,9 @@ class CLIPTeacher(nn.Module):
     def __init__(self, name: str, pretrained: str | None = None, weights: str | Path | None = None):
         super().__init__()
         # without a tag the weights are random (then trained here) or loaded from ``weights``
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained,
-                                                                     load_weights=pretrained is not None)
+        with _random_init_is_intended():
+            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained,
+                                                                         load_weights=pretrained is not None)
         if weights is not None:
             load_weights(model, weights)
         self.name, self.pretrained = name, pretrained
@@ -49,6 +63,11 @@ class CLIPTeacher(nn.Module):
         self.register_buffer("std", torch.tensor(norm.std).view(1, 3, 1, 1), persistent=False)
         size = model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    @classmethod
+    def from_info(cls, info: dict) -> "CLIPTeacher":
+        """The teacher a chapter-01 run recorded (``{"name", "pretrained", "weights"}``), frozen."""
+        return cls(info["name"], info.get("pretrained"), weights=info.get("weights")).freeze()
 
     @property
     def embed_dim(self) -> int:

@@ -29,6 +29,17 @@ class TeacherTextEncoder:
                           for i in range(0, len(texts), batch_size)])
 
 
+def build_text_encoder(kind: str, teacher: CLIPTeacher | None = None, device: str = "cpu"):
+    """``"teacher"``: the CLIP teacher's text tower; ``"minilm"``: the packaged sentence encoder."""
+    if kind == "teacher":
+        if teacher is None:
+            raise ValueError("the 'teacher' text encoder needs the CLIP teacher")
+        return TeacherTextEncoder(teacher)
+    if kind == "minilm":
+        return SentenceTextEncoder(device=device)
+    raise ValueError(f"unknown text encoder {kind!r}; choose 'teacher' or 'minilm'")
+
+
 class SentenceTextEncoder:
     """A sentence-transformers model (no remote code is trusted)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import StageConfig
 from ..paths import data_dir
@@ -21,6 +22,16 @@ class SyntheticWorldConfig(StageConfig):
 
     def output_root(self) -> Path:
         return Path(self.out_dir) if self.out_dir else data_dir() / "synthetic" / f"chapter00-{self.preset}-seed{self.seed}"
+
+
+CONFIG = SyntheticWorldConfig
+
+
+def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
+    """Every format was written and holds something (read by the book test from the run record)."""
+    return {f"{fmt} written": fmt in metrics and any(v > 0 for k, v in metrics[fmt].items()
+                                                     if k not in ("seconds", "images_per_second"))
+            for fmt in FORMATS}
 
 
 def write_all_formats(cfg: SyntheticWorldConfig) -> dict[str, dict]:

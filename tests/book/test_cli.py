@@ -19,7 +19,7 @@ def _mmdl(*args, cwd=ROOT, env=None):
 
 def _project(tmp_path, cells):
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: build/executed/90_demo\n")
+    (tmp_path / "_config.yml").write_text("title: demo\n")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('profile = "smoke"\nvalue = 1', metadata={"tags": ["parameters"]})]
     nb.cells += [nbformat.v4.new_code_cell(src) for src in cells]

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((ROOT / "notebooks").glob("*.py"))
 
 
-def test_every_notebook_is_paired_and_in_the_toc():
+def test_every_notebook_is_paired_and_registered():
     assert SCRIPTS
     ipynbs = sorted((ROOT / "notebooks").glob("*.ipynb"))
     assert [p.stem for p in ipynbs] == [p.stem for p in SCRIPTS]
@@ -41,6 +41,12 @@ def test_parameters_then_colab_bootstrap_then_environment(script):
     assert "pip" not in before_guard and "subprocess.run" not in before_guard, "bootstrap must do nothing outside Colab"
     assert "environment_report()" in code[2].source
     assert "profile" in notebook_parameters(script.with_suffix(".ipynb"))
+
+
+def test_the_colab_bootstrap_cell_is_the_same_in_every_chapter_and_calls_the_script():
+    cells = {[c for c in jupytext.read(script).cells if c.cell_type == "code"][1].source for script in SCRIPTS}
+    assert len(cells) == 1, "copy the bootstrap cell of an existing chapter"
+    assert "scripts/colab_bootstrap.sh" in cells.pop()
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)

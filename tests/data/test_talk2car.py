@@ -78,7 +78,7 @@ def test_box_conventions_round_trip():
 
 
 def test_predictions_json_round_trips_in_pixels(tiny_world, tmp_path):
-    from mmdl_lib.stages.talk2car import read_predictions, write_predictions
+    from mmdl_lib.data.talk2car import read_predictions, write_predictions
 
     ds = Talk2CarDataset(tiny_world / "talk2car", "val", image_size=(96, 54))
     pred = torch.rand(len(ds), 4) * 0.5

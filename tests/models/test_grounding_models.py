@@ -88,3 +88,21 @@ def test_students_keep_maps_and_round_trip(tmp_path):
         save_student(student, tmp_path / str(multiscale), {"teacher": {"name": "x"}})
         loaded, meta = load_student(tmp_path / str(multiscale))
         assert torch.allclose(loaded.eval()(x), emb, atol=1e-5) and meta["teacher"]["name"] == "x"
+
+
+def test_grounding_model_saves_beside_its_encoder_and_predicts_the_same_boxes(tmp_path, encoder):
+    from mmdl_lib.models.grounding import build_head, head_kwargs, load_grounding, predict, save_grounding
+
+    torch.manual_seed(0)
+    config = {"head": "transformer", "d_model": 16, "num_layers": 1, "num_encoder_layers": 1}
+    save_student(encoder, tmp_path / "encoder", {"teacher": {"name": "x"}})
+    model = Talk2CarModel(encoder, build_head("transformer", encoder.pyramid_channels, 6,
+                                              **head_kwargs(config, "transformer")))
+    features, text = torch.randn(3, encoder.pyramid_channels, 2, 4), torch.randn(5, 6)
+    image_index = torch.tensor([0, 2, 2, 1, 0]).numpy()
+    boxes = predict(model, features, image_index, text, torch.device("cpu"), batch_size=2)
+    assert boxes.shape == (5, 4) and (boxes[:, 2:] > 0).all()
+    save_grounding(tmp_path / "grounding", model, config, tmp_path / "encoder", text_dim=6)
+    loaded, meta = load_grounding(tmp_path / "grounding")
+    assert meta["encoder"] == str(tmp_path / "encoder")
+    assert torch.allclose(predict(loaded, features, image_index, text, torch.device("cpu")), boxes, atol=1e-6)

@@ -19,19 +19,19 @@ def test_an_untrained_teacher_is_refused():
         clip_kd.get_teacher(cfg, None, None, None)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"stage": "3"}, "stage must be"), ({"text_encoder": "bert"}, "text_encoder"),
+@pytest.mark.parametrize("kwargs, message", [({"mode": "2"}, "'mode'.*one of"), ({"text_encoder": "bert"}, "text_encoder"),
                                              ({"encoder_variant": "tiny"}, "encoder_variant")])
 def test_talk2car_config_validation(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         talk2car.Talk2CarConfig.from_profile("smoke", **kwargs)
 
 
-def test_stage_2_without_a_chapter_01_run_says_what_to_do(isolated_home):
-    cfg = talk2car.Talk2CarConfig.from_profile("smoke", stage="2")
+def test_training_without_a_chapter_01_run_says_what_to_do(isolated_home):
+    cfg = talk2car.Talk2CarConfig.from_profile("smoke", mode="train")
     with pytest.raises(MMDLError, match="run chapter 01"):
         talk2car.find_or_train_distilled(cfg)
-    with pytest.raises(MMDLError, match="stage 'test' needs a trained grounding model"):
-        talk2car.latest_grounding(talk2car.Talk2CarConfig.from_profile("smoke", stage="test"))
+    with pytest.raises(MMDLError, match="mode 'test' needs a trained grounding model"):
+        talk2car.latest_grounding(talk2car.Talk2CarConfig.from_profile("smoke", mode="test"))
 
 
 def test_full_profile_without_coco_names_the_missing_file(isolated_home):
@@ -50,36 +50,25 @@ def test_baselines_on_the_tiny_world(tiny_world):
     assert not held_images & set(splits.train.image_index[splits.train_idx])
 
 
-def test_fine_tune_epoch_lowers_the_loss_on_a_small_set():
-    import numpy as np
-    import torch
-    from torch.utils.data import DataLoader
+def test_mode_all_without_a_chapter_01_run_executes_chapter_01s_notebook(isolated_home, monkeypatch, tmp_path):
+    """One orchestrator per chapter: chapter 02 runs chapter 01's own notebook, not a copy of its pipeline."""
+    from mmdl_lib.book import notebooks
+    from mmdl_lib.records import Run
 
-    from mmdl_lib.losses.grounding import Talk2CarLoss
-    from mmdl_lib.models.grounding import Talk2CarModel, TransformerGroundingHead
+    calls = []
 
-    torch.manual_seed(0)
-    features, text = torch.randn(4, 8, 3, 5), torch.randn(16, 6)
-    boxes = torch.rand(16, 4) * 0.4 + torch.tensor([0.0, 0.0, 0.1, 0.1])
-    data = talk2car.ImageCommands(features, np.arange(16) % 4, text, boxes, np.arange(14))
-    assert len(data) == 4 and [len(item["text"]) for item in data] == [4, 4, 3, 3]
-    model = Talk2CarModel(torch.nn.Identity(), TransformerGroundingHead(8, 6, d_model=16, num_layers=1))
-    optimizer = torch.optim.Adam(model.head.parameters(), lr=3e-3)
-    loader = DataLoader(data, batch_size=4, collate_fn=talk2car.collate_image_commands)
-    batch = next(iter(loader))
-    assert batch["features"].shape[0] == 4 and batch["image_index"].tolist() == [0] * 4 + [1] * 4 + [2] * 3 + [3] * 3
-    criterion = Talk2CarLoss(w_attn=1.0, w_dense=1.0)
-    first = talk2car.fine_tune_epoch(model, loader, criterion, optimizer, torch.device("cpu"))
-    for _ in range(30):
-        last = talk2car.fine_tune_epoch(model, loader, criterion, optimizer, torch.device("cpu"))
-    assert set(first) == {"l1", "giou", "attn", "dense", "total"}
-    assert last["total"] < 0.7 * first["total"]
+    def fake_execute(notebook, parameters, output=None, **_):
+        notebooks.check_parameters(notebook, parameters)  # the names must be chapter 01's parameters
+        calls.append((notebook.name, parameters, output))
+        run = Run.start("clip_kd", parameters["profile"], parameters["seed"])
+        (run.folder / "student_multiscale").mkdir()
+        (run.folder / "student_multiscale" / "student_config.json").write_text("{}")
+        run.record({})
 
-
-def test_an_empty_training_part_is_reported():
-    import numpy as np
-    import torch
-
-    with pytest.raises(MMDLError, match="empty"):
-        talk2car.ImageCommands(torch.zeros(1, 2, 1, 1), np.zeros(3, int), torch.zeros(3, 2), torch.zeros(3, 4),
-                               np.array([], dtype=int))
+    monkeypatch.setattr(notebooks, "execute", fake_execute)
+    cfg = talk2car.Talk2CarConfig.from_profile("smoke", seed=3)
+    folder = talk2car.find_or_train_distilled(cfg, chapter01_output=tmp_path / "chapter01.ipynb")
+    assert calls == [("01_clip_kd.ipynb", {"profile": "smoke", "seed": 3, "ablation": False,
+                                           "multiscale_variant": True}, tmp_path / "chapter01.ipynb")]
+    assert folder.name == "student_multiscale" and folder.parent.parent.name == "clip_kd"
+    assert talk2car.find_or_train_distilled(cfg) == folder and len(calls) == 1  # the run is found next time

@@ -1,0 +1,35 @@
+"""An ImageNet-style folder (``train/<class>/*.png``) as square float tensors (chapter 02's pre-training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import DataFormatError
+
+
+class ImageFolderTensors(Dataset):
+    """``{"image": (3, size, size) in [0, 1], "label": class index}`` per image of ``root``."""
+
+    def __init__(self, root: str | Path, size: int):
+        from torchvision.datasets import ImageFolder
+
+        if not Path(root).is_dir():
+            raise DataFormatError(root, "image folder not found (expected <root>/<class>/<image>)")
+        self.folder = ImageFolder(str(root))
+        self.size = size
+
+    @property
+    def classes(self) -> list[str]:
+        return self.folder.classes
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, index: int) -> dict:
+        image, label = self.folder[index]
+        array = np.asarray(image.convert("RGB").resize((self.size, self.size)))
+        return {"image": torch.from_numpy(array).permute(2, 0, 1).float() / 255.0, "label": label}

@@ -1,0 +1,27 @@
+"""Trivial grounding baselines, the floor every model must beat (chapter 02).
+
+Both return normalised ``[x, y, w, h]`` boxes, one per command, like a trained model.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..data.talk2car import Talk2CarDataset
+
+
+def centre_prior(train_boxes: torch.Tensor, n: int) -> torch.Tensor:
+    """The mean training box, for every one of ``n`` commands."""
+    return train_boxes.mean(dim=0, keepdim=True).expand(n, 4)
+
+
+def largest_object(dataset: Talk2CarDataset, objects: dict[str, list[dict]]) -> torch.Tensor:
+    """The biggest candidate object of each command's image (``objects``: image name → ``[{"box"}]``
+    in pixels; an image without candidates answers with the whole image)."""
+    boxes = []
+    for item in dataset.items:
+        width, height = item.image_size
+        candidates = objects.get(item.image.name) or [{"box": [0, 0, width, height]}]
+        x, y, w, h = max((c["box"] for c in candidates), key=lambda b: b[2] * b[3])
+        boxes.append([x / width, y / height, w / width, h / height])
+    return torch.tensor(boxes)

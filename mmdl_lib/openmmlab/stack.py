@@ -1,0 +1,154 @@
+"""Make the OpenMMLab stack work here: one call, :func:`setup`, before building an mmdet3d or mmseg
+model (chapters 03 and 04).
+
+What it does, each only where it is needed, so a machine with the real op keeps it:
+
+1. **mmcv without compiled ops** (``mmcv-lite``, or an mmcv built without ``_ext``): registers a
+   stand-in ``mmcv._ext`` whose ``dynamic_voxelize_forward`` and ``nms_rotated`` are
+   :mod:`mmdl_lib.openmmlab.ops`; every other compiled op raises a clear error when *called*
+   (importing ``mmcv.ops`` needs their names to exist).
+2. **DynamicScatter on CPU tensors**: no mmcv build has a CPU kernel, so CPU inputs go to
+   :func:`mmdl_lib.openmmlab.ops.dynamic_scatter`; CUDA inputs keep mmcv's kernel.
+3. **spconv without a GPU**: its backward asks CUDA for a stream even for CPU tensors; with no
+   CUDA device the stream is 0 (the default), which its CPU path ignores.
+
+Calling it again does nothing. :func:`op_status` says, per op, which implementation runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from typing import Any, Callable
+
+import torch
+
+from ..errors import MMDLError
+from . import ops
+
+STAND_IN_OPS = ("dynamic_voxelize_forward", "nms_rotated")
+PACKAGES = ("mmengine", "mmcv", "mmdet", "mmdet3d", "mmseg", "spconv")
+_state: dict[str, str] = {}
+
+
+def require_openmmlab() -> None:
+    missing = [name for name in ("mmengine", "mmcv", "mmdet") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MMDLError(f"the OpenMMLab stack is not installed ({', '.join(missing)} missing): "
+                        "pip install -e '.[openmmlab,openmmlab-cpu]' -c constraints.txt (README: 'OpenMMLab')")
+
+
+def has_compiled_mmcv_ops() -> bool:
+    """True when mmcv's own ``_ext`` extension is installed (a full mmcv build, not mmcv-lite)."""
+    module = sys.modules.get("mmcv._ext")
+    if module is not None:
+        return not getattr(module, "MMDL_STAND_IN", False)
+    return importlib.util.find_spec("mmcv") is not None and importlib.util.find_spec("mmcv._ext") is not None
+
+
+def _not_compiled(name: str) -> Callable[..., Any]:
+    def missing(*args: Any, **kwargs: Any) -> Any:
+        raise MMDLError(f"mmcv op {name!r} needs mmcv's compiled extension, which this install lacks (mmcv-lite); "
+                        f"the book provides stand-ins only for {', '.join(STAND_IN_OPS)}. Install a compiled "
+                        "mmcv (environment.yml) to use this model.")
+    missing.__name__ = name
+    return missing
+
+
+def _dynamic_voxelize_forward(points: torch.Tensor, voxel_size: torch.Tensor, coors_range: torch.Tensor,
+                              coors: torch.Tensor, NDim: int = 3) -> None:  # noqa: N803 (mmcv's keyword)
+    coors.copy_(ops.dynamic_voxelize(points, voxel_size, coors_range))
+
+
+def _nms_rotated(dets: torch.Tensor, scores: torch.Tensor, order: torch.Tensor, dets_sorted: torch.Tensor,
+                 labels: torch.Tensor, iou_threshold: float, multi_label: bool) -> torch.Tensor:
+    # with multi_label mmcv appends the label as a sixth column of ``dets``
+    return ops.nms_rotated_keep(dets[:, :5], scores, iou_threshold, dets[:, 5] if multi_label else None)
+
+
+def stand_in_extension() -> types.ModuleType:
+    """A module in place of ``mmcv._ext``: the book's stand-ins, and a clear error for any other op."""
+    module = types.ModuleType("mmcv._ext", "mmdl stand-in for mmcv's compiled ops (mmdl_lib.openmmlab)")
+    module.MMDL_STAND_IN = True
+    module.dynamic_voxelize_forward = _dynamic_voxelize_forward
+    module.nms_rotated = _nms_rotated
+    module.get_compiler_version = lambda: "none (mmcv-lite + mmdl stand-ins)"
+    module.get_compiling_cuda_version = lambda: "not available"
+    module.__getattr__ = _missing_op
+    return module
+
+
+def _missing_op(name: str) -> Callable[..., Any]:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return _not_compiled(name)
+
+
+def _cpu_aware_dynamic_scatter(compiled: Callable) -> Callable:
+    def dynamic_scatter(feats: torch.Tensor, coors: torch.Tensor, reduce_type: str = "max"):
+        if feats.is_cuda:
+            return compiled(feats, coors, reduce_type)
+        return ops.dynamic_scatter(feats, coors, reduce_type)
+    dynamic_scatter.mmdl_wrapped = compiled
+    return dynamic_scatter
+
+
+def setup() -> dict[str, str]:
+    """Apply what this machine needs (idempotent) and return :func:`op_status`."""
+    require_openmmlab()
+    if "mmcv._ext" not in _state:
+        if has_compiled_mmcv_ops():
+            _state["mmcv._ext"] = "compiled"
+        else:
+            sys.modules["mmcv._ext"] = stand_in_extension()
+            _state["mmcv._ext"] = "stand-in"
+    import mmcv.ops.scatter_points as scatter_points
+
+    if not hasattr(scatter_points.dynamic_scatter, "mmdl_wrapped"):
+        scatter_points.dynamic_scatter = _cpu_aware_dynamic_scatter(scatter_points.dynamic_scatter)
+    if importlib.util.find_spec("spconv") is not None and not torch.cuda.is_available():
+        _patch_spconv_stream()
+    return op_status()
+
+
+def _patch_spconv_stream() -> None:
+    import spconv.pytorch.cppcore as cppcore
+
+    if getattr(cppcore.get_current_stream, "mmdl_no_cuda", False):
+        return
+
+    def get_current_stream() -> int:
+        return 0  # the default stream; spconv's CPU path does not use it
+    get_current_stream.mmdl_no_cuda = True
+    for name in ("spconv.pytorch.cppcore", "spconv.pytorch.ops", "spconv.pytorch.hash"):
+        module = importlib.import_module(name)
+        if hasattr(module, "get_current_stream"):
+            module.get_current_stream = get_current_stream
+    _state["spconv"] = "no-CUDA stream patch"
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of the OpenMMLab packages (``mmcv`` may be ``mmcv-lite``), without importing them."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for dist in ("mmengine", "mmcv", "mmcv-lite", "mmdet", "mmdet3d", "mmsegmentation", "spconv", "cumm"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return {k: v for k, v in out.items() if v is not None or k in ("mmcv", "mmdet3d")}
+
+
+def op_status() -> dict[str, str]:
+    """Per op the book's models use: ``compiled``, ``stand-in (pure PyTorch)`` or ``missing``."""
+    if importlib.util.find_spec("mmcv") is None:
+        return {}
+    compiled = has_compiled_mmcv_ops()
+    status = {op: "compiled" if compiled else "mmdl stand-in (pure PyTorch)" for op in STAND_IN_OPS}
+    status["DynamicScatter"] = ("compiled (CUDA); pure PyTorch on CPU" if compiled
+                                else "pure PyTorch (CPU); no CUDA kernel without a compiled mmcv")
+    if importlib.util.find_spec("spconv") is not None:
+        status["sparse convolution"] = "spconv" + (" (CPU, stream patch)" if not torch.cuda.is_available() else "")
+    return status

@@ -1,0 +1,75 @@
+"""mmdl_lib.openmmlab.setup: stand-ins only where the compiled op is absent, idempotent, clear errors."""
+
+import sys
+
+import pytest
+import torch
+
+from mmdl_lib.errors import MMDLError
+from mmdl_lib.openmmlab import op_status, setup, stack
+from mmdl_lib.openmmlab.ops import dynamic_scatter
+
+
+def test_setup_is_idempotent_and_reports_every_op():
+    first = setup()
+    module = sys.modules["mmcv._ext"]
+    import mmcv.ops.scatter_points as scatter_points
+
+    wrapped = scatter_points.dynamic_scatter
+    assert setup() == first and sys.modules["mmcv._ext"] is module and scatter_points.dynamic_scatter is wrapped
+    assert set(first) >= {"dynamic_voxelize_forward", "nms_rotated", "DynamicScatter"}
+    expected = "compiled" if stack.has_compiled_mmcv_ops() else "mmdl stand-in (pure PyTorch)"
+    assert first["nms_rotated"] == expected == op_status()["dynamic_voxelize_forward"]
+
+
+def test_a_compiled_mmcv_keeps_its_own_extension(monkeypatch):
+    """On a machine with mmcv's compiled ``_ext``, setup registers no stand-in."""
+    monkeypatch.setattr(stack, "_state", {})
+    monkeypatch.setattr(stack, "has_compiled_mmcv_ops", lambda: True)
+    sentinel = object()
+    monkeypatch.setitem(sys.modules, "mmcv._ext", sentinel)
+    assert setup()["nms_rotated"] == "compiled" and sys.modules["mmcv._ext"] is sentinel
+
+
+def test_an_op_without_a_stand_in_names_itself_when_called():
+    ext = stack.stand_in_extension()
+    assert hasattr(ext, "roi_align_forward")  # importing mmcv.ops needs every name to exist
+    with pytest.raises(MMDLError, match="'roi_align_forward' needs mmcv's compiled extension"):
+        ext.roi_align_forward(torch.zeros(1))
+    with pytest.raises(AttributeError):
+        ext.__path__  # noqa: B018 — not a package
+
+
+def test_mmcv_dynamic_scatter_runs_on_cpu_tensors_through_the_fallback():
+    setup()
+    from mmcv.ops import DynamicScatter
+
+    feats = torch.randn(50, 4, requires_grad=True)
+    coors = torch.randint(0, 3, (50, 3), dtype=torch.int32)
+    voxel_feats, voxel_coors = DynamicScatter([1, 1, 1], [0, 0, 0, 3, 3, 3], average_points=True)(feats, coors)
+    reference, reference_coors = dynamic_scatter(feats, coors, "mean")
+    assert torch.equal(voxel_coors, reference_coors) and torch.allclose(voxel_feats, reference)
+    voxel_feats.sum().backward()
+    assert feats.grad is not None and feats.grad.abs().sum() > 0
+
+
+def test_spconv_runs_backward_without_cuda():
+    setup()
+    import spconv.pytorch as spconv
+
+    conv = spconv.SubMConv3d(2, 3, 3, indice_key="a")
+    indices = torch.tensor([[0, 1, 1, 1], [0, 1, 2, 1], [0, 2, 2, 2]], dtype=torch.int32)
+    x = spconv.SparseConvTensor(torch.randn(3, 2, requires_grad=True), indices, [4, 4, 4], 1)
+    conv(x).features.sum().backward()
+    assert conv.weight.grad is not None
+
+
+def test_mmdl_env_shows_the_stack_and_each_op():
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "mmdl_lib.cli", "env"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for package in ("mmengine 0.10", "mmdet 3.3", "mmdet3d 1.4", "mmsegmentation 1.2", "spconv 2.3"):
+        assert package in out.stdout, package
+    ops_line = next(line for line in out.stdout.splitlines() if line.startswith("OpenMMLab ops:"))
+    assert "nms_rotated: " in ops_line and "dynamic_voxelize_forward: " in ops_line and "DynamicScatter" in ops_line
