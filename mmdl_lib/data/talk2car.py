@@ -205,7 +205,5 @@ def read_predictions(path: Path, dataset: Talk2CarDataset) -> torch.Tensor:
     for item in dataset.items:
         if item.command_token not in data:
             raise DataFormatError(path, f"no prediction for command {item.command_token}")
-        x, y, w, h = data[item.command_token]
-        width, height = item.image_size
-        boxes.append([x / width, y / height, w / width, h / height])
+        boxes.append(normalize_box(data[item.command_token], *item.image_size))
     return torch.tensor(boxes)

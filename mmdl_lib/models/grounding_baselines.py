@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.talk2car import Talk2CarDataset
+from ..data.talk2car import Talk2CarDataset, normalize_box
 
 
 def centre_prior(train_boxes: torch.Tensor, n: int) -> torch.Tensor:
@@ -22,6 +22,5 @@ def largest_object(dataset: Talk2CarDataset, objects: dict[str, list[dict]]) -> 
     for item in dataset.items:
         width, height = item.image_size
         candidates = objects.get(item.image.name) or [{"box": [0, 0, width, height]}]
-        x, y, w, h = max((c["box"] for c in candidates), key=lambda b: b[2] * b[3])
-        boxes.append([x / width, y / height, w / width, h / height])
+        boxes.append(normalize_box(max((c["box"] for c in candidates), key=lambda b: b[2] * b[3]), width, height))
     return torch.tensor(boxes)
