@@ -14,7 +14,15 @@ from .errors import MMDLError
 
 
 def _parse_value(text: str) -> Any:
-    """``-p epochs 3`` → 3, ``-p lr 1e-3`` → 0.001, ``-p data_root null`` → None (as papermill's -y)."""
+    """``-p epochs 3`` → 3, ``-p lr 1e-3`` → 0.001, ``-p data_root null`` → None (as papermill's -y).
+
+    Numbers are read the way a user types them: YAML alone would keep ``1e-3`` a string.
+    """
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            continue
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:

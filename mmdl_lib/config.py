@@ -37,6 +37,7 @@ class StageConfig:
     profile: str = "smoke"
     seed: int = 0
     device: str | None = None  # None: CUDA, then MPS, then CPU
+    resume: str | None = None  # folder of an interrupted run (results/<stage>/<run>) to continue
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"smoke": {}, "full": {}}
 
@@ -60,6 +61,10 @@ class StageConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a resumed training must share with the interrupted one (not where it runs)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("device", "resume")}
 
 
 def _accepts(hint: Any, value: Any) -> bool:

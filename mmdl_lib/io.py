@@ -42,6 +42,8 @@ def read_json(path: str | Path) -> Any:
         raise DataFormatError(path, "file not found")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise DataFormatError(path, f"not UTF-8 text (byte {e.start}: {e.reason})") from None
     except json.JSONDecodeError as e:
         raise DataFormatError(path, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
 

@@ -31,7 +31,16 @@ class Run:
     folder: Path
 
     @classmethod
-    def start(cls, stage: str, profile: str, seed: int, root: Path | None = None) -> "Run":
+    def start(cls, stage: str, profile: str, seed: int, root: Path | None = None,
+              resume: str | Path | None = None) -> "Run":
+        """A new run folder, or with ``resume`` the folder of an interrupted run of this stage and
+        profile, whose checkpoints the training engine continues from."""
+        if resume is not None:
+            folder = Path(resume)
+            if not folder.is_dir() or not folder.name.startswith(f"{profile}-") or folder.parent.name != stage:
+                raise RunRecordError(f"{folder}: not a run folder of stage {stage!r} and profile {profile!r} "
+                                     f"(expected results/{stage}/{profile}-<time>) to resume")
+            return cls(stage, profile, seed, folder)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         folder = (root or results_dir()) / stage / f"{profile}-{stamp}"
         folder.mkdir(parents=True, exist_ok=True)

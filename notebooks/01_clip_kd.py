@@ -31,6 +31,7 @@ ablation = None  # also train with each loss alone
 multiscale_variant = None  # also train DistilledConvNeXtMultiScale
 max_regions = None  # cap the number of regions per split (quick tries)
 device = None  # "cuda", "cuda:1", "mps", "cpu"; None → CUDA, then MPS, then CPU
+resume = None  # folder of an interrupted run (results/clip_kd/<run>): training continues from its checkpoints
 
 # %%
 import os
@@ -93,7 +94,7 @@ from mmdl_lib.viz.retrieval import show_regions
 cfg = clip_kd.ClipKDConfig.from_parameters(globals())  # every parameter above, by name
 torch_device = select_device(cfg.device)
 seed_everything(cfg.seed)
-run = Run.start("clip_kd", cfg.profile, cfg.seed)
+run = Run.start("clip_kd", cfg.profile, cfg.seed, resume=cfg.resume)
 coco_root = clip_kd.resolve_coco_root(cfg)
 train_regions, val_regions = clip_kd.load_regions(cfg, coco_root)
 print(f"device {torch_device} · data {coco_root}")
@@ -129,8 +130,9 @@ if teacher_info.get("history"):
 #
 # The teacher's embeddings of every crop and caption are computed once, on un-augmented crops
 # (offline distillation); the student sees strongly augmented crops (no hue changes: the captions
-# name colours). The shared training engine checkpoints every epoch, so an interrupted run resumes
-# where it stopped.
+# name colours). The shared training engine checkpoints every epoch: pass an interrupted run's
+# folder as the `resume` parameter and each training continues where it stopped (a checkpoint
+# written with other settings is refused, not silently continued).
 
 # %%
 from mmdl_lib.viz.curves import plot_history

@@ -30,6 +30,7 @@ compare = None  # train the comparison models (other head, text encoder, encoder
 visualize = True
 generate_predictions = True
 device = None  # "cuda", "cuda:1", "mps", "cpu"; None → CUDA, then MPS, then CPU
+resume = None  # folder of an interrupted run (results/talk2car/<run>): training continues from its checkpoints
 
 # %%
 import os
@@ -101,7 +102,7 @@ from mmdl_lib.stages import talk2car
 cfg = talk2car.Talk2CarConfig.from_parameters(globals())  # every parameter above, by name
 torch_device = select_device(cfg.device)
 seed_everything(cfg.seed)
-run = Run.start("talk2car", cfg.profile, cfg.seed)
+run = Run.start("talk2car", cfg.profile, cfg.seed, resume=cfg.resume)
 splits = talk2car.load_splits(cfg, talk2car.resolve_talk2car_root(cfg))
 if cfg.mode == "test":
     model, grounding_meta = load_grounding(talk2car.latest_grounding(cfg))

@@ -35,3 +35,19 @@ def test_corrupted_record_is_reported(tmp_path, content, message):
     with pytest.raises(RunRecordError, match=message) as err:
         read_record(path)
     assert str(path) in str(err.value)
+
+
+def test_resuming_names_a_run_folder_of_the_same_stage_and_profile(tmp_path):
+    import pytest
+
+    from mmdl_lib.errors import RunRecordError
+    from mmdl_lib.records import Run
+
+    first = Run.start("clip_kd", "smoke", 0, root=tmp_path)
+    again = Run.start("clip_kd", "smoke", 0, root=tmp_path, resume=first.folder)
+    assert again.folder == first.folder
+    for wrong in (tmp_path / "nowhere", first.folder.parent):
+        with pytest.raises(RunRecordError, match="not a run folder of stage 'clip_kd'"):
+            Run.start("clip_kd", "smoke", 0, resume=wrong)
+    with pytest.raises(RunRecordError, match="profile 'full'"):
+        Run.start("clip_kd", "full", 0, resume=first.folder)

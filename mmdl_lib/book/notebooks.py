@@ -20,7 +20,7 @@ import mmdl_lib
 from ..errors import MMDLError
 from ..io import write_json
 from ..paths import project_root
-from .chapters import EXECUTED
+from .chapters import EXECUTED, chapters
 
 
 class NotebookFailed(MMDLError):
@@ -39,8 +39,6 @@ def library_hash() -> str:
 
 def toc_notebooks(root: Path | None = None) -> list[str]:
     """Stems of the book's chapters, in order (from the chapter registry, which ``_toc.yml`` follows)."""
-    from .chapters import chapters
-
     return [chapter.stem for chapter in chapters(root)]
 
 
@@ -69,10 +67,18 @@ def notebook_parameters(notebook: Path) -> dict[str, Any]:
 
 
 def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
+    """Unknown names, and values of the wrong type for the chapter's config, are refused before
+    a kernel starts (naming the parameter and the type it expects)."""
     known = notebook_parameters(notebook)
     unknown = sorted(set(parameters) - set(known))
     if unknown:
         raise MMDLError(f"{notebook.name}: unknown parameter(s) {unknown}; it takes: {sorted(known)}")
+    chapter = next((c for c in chapters(notebook.parent.parent) if c.stem == notebook.stem), None)
+    config = chapter.config_class() if chapter else None
+    if config is not None:
+        from ..config import check_fields
+
+        check_fields(config, {k: v for k, v in parameters.items() if v is not None})
 
 
 def run_key(notebook: Path, parameters: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 from ..errors import DataFormatError
 from ..io import read_json, require_field
 from ..progress import tqdm
+from .validation import finite_numbers, open_image, unique
 
 COLOR_WORDS = ("red", "blue", "green", "yellow", "white", "black", "silver", "orange", "gray", "grey", "brown", "pink",
                "purple")
@@ -69,6 +70,7 @@ class Region:
     category: str
     small: bool
     caption: str
+    image_size: tuple[int, int]  # (width, height) the annotation file says
 
 
 @dataclass
@@ -77,6 +79,7 @@ class RegionReport:
 
     kept: int = 0
     skipped: Counter = field(default_factory=Counter)
+    overhanging: int = 0  # kept boxes reaching a little past the image border (the crop pads them)
 
 
 class COCORegionTextDataset(Dataset):
@@ -105,27 +108,49 @@ class COCORegionTextDataset(Dataset):
     def _read(self, split: str, min_box: float, max_regions: int | None) -> list[Region]:
         path = self.root / "annotations" / f"instances_{split}2017.json"
         data = read_json(path)
-        images = {require_field(im, "id", path): im for im in require_field(data, "images", path, list)}
-        names = {c["id"]: c["name"] for c in require_field(data, "categories", path, list)}
+        image_list = require_field(data, "images", path, list)
+        unique([require_field(im, "id", path) for im in image_list], path, "images.id")
+        images = {im["id"]: im for im in image_list}
+        for im in image_list:
+            for key in ("width", "height"):
+                if not isinstance(im.get(key), int) or isinstance(im.get(key), bool) or im[key] <= 0:
+                    raise DataFormatError(path, f"image {im['id']}: {key} must be a positive integer, "
+                                                f"got {im.get(key)!r}", key)
+        categories = require_field(data, "categories", path, list)
+        unique([require_field(c, "id", path) for c in categories], path, "categories.id")
+        names = {c["id"]: require_field(c, "name", path, str) for c in categories}
+        annotations = require_field(data, "annotations", path, list)
+        unique([require_field(a, "id", path) for a in annotations], path, "annotations.id")
         captions = self._captions(split)
-        per_image = Counter((a.get("image_id"), a.get("category_id")) for a in data.get("annotations", []))
+        per_image = Counter((a.get("image_id"), a.get("category_id")) for a in annotations)
         regions = []
-        for ann in require_field(data, "annotations", path, list):
-            x, y, w, h = require_field(ann, "bbox", path, list)
+        for ann in annotations:
+            box = require_field(ann, "bbox", path, list)
+            if len(box) != 4:
+                raise DataFormatError(path, f"annotation {ann['id']}: expected [x, y, w, h], got {box!r}", "bbox")
+            x, y, w, h = finite_numbers(box, path, f"bbox of annotation {ann['id']}")
+            if w < 0 or h < 0:
+                raise DataFormatError(path, f"annotation {ann['id']}: negative size in {box}", "bbox")
             category = names.get(require_field(ann, "category_id", path))
             if category is None:
                 raise DataFormatError(path, f"annotation {ann.get('id')} has unknown category_id {ann['category_id']}",
                                       "category_id")
+            image = images.get(require_field(ann, "image_id", path))
+            if image is None:
+                raise DataFormatError(path, f"annotation {ann.get('id')} points at missing image id {ann['image_id']}",
+                                      "image_id")
             if ann.get("iscrowd", 0):
                 self.report.skipped["crowd"] += 1
                 continue
             if w < min_box or h < min_box:
                 self.report.skipped["too small or zero-area box"] += 1
                 continue
-            image = images.get(ann["image_id"])
-            if image is None:
-                raise DataFormatError(path, f"annotation {ann.get('id')} points at missing image id {ann['image_id']}",
-                                      "image_id")
+            inside = (max(min(x + w, image["width"]) - max(x, 0), 0) * max(min(y + h, image["height"]) - max(y, 0), 0))
+            if inside < 0.5 * w * h:
+                raise DataFormatError(path, f"annotation {ann['id']}: box {box} lies mostly outside its "
+                                            f"{image['width']}×{image['height']} image", "bbox")
+            if inside < w * h:
+                self.report.overhanging += 1
             color = (ann.get("attributes") or {}).get("color")
             if color is None and per_image[(ann["image_id"], ann["category_id"])] == 1:
                 texts = captions.get(ann["image_id"])
@@ -133,10 +158,11 @@ class COCORegionTextDataset(Dataset):
                     self.report.skipped["colour unknown: image without captions"] += 1
                 else:
                     color = color_from_captions(texts, category)
-            area = float(ann.get("area", w * h))
-            file = self.root / f"{split}2017" / require_field(image, "file_name", path)
+            area = finite_numbers([ann.get("area", w * h)], path, f"area of annotation {ann['id']}")[0]
+            file = self.root / f"{split}2017" / require_field(image, "file_name", path, str)
             regions.append(Region(file, (x, y, w, h), category, area < 32**2, region_caption(category, area < 32**2,
-                                                                                               color)))
+                                                                                               color),
+                                  (image["width"], image["height"])))
             if max_regions and len(regions) >= max_regions:
                 break
         missing = sorted({str(r.image_file) for r in regions if not r.image_file.is_file()})
@@ -160,8 +186,7 @@ class COCORegionTextDataset(Dataset):
     def crop(self, index: int) -> np.ndarray:
         """The square context crop of region ``index`` at ``image_size`` (uint8 HWC)."""
         region = self.regions[index]
-        with Image.open(region.image_file) as im:
-            image = im.convert("RGB")
+        image = open_image(region.image_file, size=region.image_size, field="width/height").convert("RGB")
         x, y, w, h = region.bbox
         side = max(max(w, h) * (1 + 2 * self.context), self.min_window)
         cx, cy = x + w / 2, y + h / 2

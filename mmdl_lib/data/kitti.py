@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataFormatError
+from .validation import finite_numbers, in_range, one_of, open_image, read_text
 
 CALIB_SHAPES = {"P0": (3, 4), "P1": (3, 4), "P2": (3, 4), "P3": (3, 4), "R0_rect": (3, 3),
                 "Tr_velo_to_cam": (3, 4), "Tr_imu_to_velo": (3, 4)}
@@ -28,18 +30,20 @@ class KittiCalib:
 
 
 def read_calib(path: str | Path) -> KittiCalib:
+    """``calib/NNNNNN.txt``: P2, R0_rect and Tr_velo_to_cam, every entry a finite number."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "calibration file not found")
     values: dict[str, np.ndarray] = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(path, "calibration file").splitlines(), 1):
         if not line.strip():
             continue
-        key, _, rest = line.partition(":")
+        key, sep, rest = line.partition(":")
+        if not sep:
+            raise DataFormatError(path, f"line {n}: expected 'NAME: numbers'", key.strip()[:20])
         try:
-            values[key.strip()] = np.array([float(v) for v in rest.split()])
+            numbers = [float(v) for v in rest.split()]
         except ValueError:
             raise DataFormatError(path, f"line {n}: expected numbers", key.strip()) from None
+        values[key.strip()] = np.array(finite_numbers(numbers, path, key.strip()))
     matrices = {}
     for key in ("P2", "R0_rect", "Tr_velo_to_cam"):
         if key not in values:
@@ -48,6 +52,8 @@ def read_calib(path: str | Path) -> KittiCalib:
         if values[key].size != shape[0] * shape[1]:
             raise DataFormatError(path, f"expected {shape[0] * shape[1]} numbers, got {values[key].size}", key)
         matrices[key] = values[key].reshape(shape)
+    if abs(np.linalg.det(matrices["R0_rect"])) < 1e-6:
+        raise DataFormatError(path, "R0_rect is singular (not a rotation)", "R0_rect")
     return KittiCalib(**matrices)
 
 
@@ -64,42 +70,71 @@ class KittiObject:
     score: float | None = None
 
 
-def read_label(path: str | Path) -> list[KittiObject]:
-    """Read ``label_2`` (15 columns) or a result file (16 columns, the last one the score)."""
+KITTI_TYPES = ("Car", "Van", "Truck", "Pedestrian", "Person_sitting", "Cyclist", "Tram", "Misc", "DontCare")
+
+
+def read_label(path: str | Path, image_size: tuple[int, int] | None = None) -> list[KittiObject]:
+    """Read ``label_2`` (15 columns) or a result file (16 columns, the last one the score).
+
+    Every value is checked as the devkit's readme defines it: a known type, truncation in [0, 1],
+    occlusion 0–3 (an integer), alpha and rotation_y in [−π, π], a 2D box with left < right and
+    top < bottom (inside ``image_size`` (w, h) when given, up to a pixel) and positive dimensions.
+    ``DontCare`` regions carry −1 placeholders for the 3D fields and are checked in 2D only.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "label file not found")
     objects = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(path, "label file").splitlines(), 1):
         cols = line.split()
         if not cols:
             continue
         if len(cols) not in (15, 16):
             raise DataFormatError(path, f"line {n}: expected 15 or 16 columns, got {len(cols)}")
+        one_of(cols[0], KITTI_TYPES, path, f"line {n}: type")
         try:
             v = [float(c) for c in cols[1:]]
         except ValueError:
             raise DataFormatError(path, f"line {n}: non-numeric value", "columns 2-16") from None
+        finite_numbers(v, path, f"line {n}")
+        left, top, right, bottom = v[3:7]
+        if not (left < right and top < bottom):
+            raise DataFormatError(path, f"line {n}: 2D box {v[3:7]} needs left < right and top < bottom", "bbox")
+        if image_size is not None and (left < -1 or top < -1 or right > image_size[0] + 1
+                                       or bottom > image_size[1] + 1):
+            raise DataFormatError(path, f"line {n}: 2D box {v[3:7]} lies outside the "
+                                        f"{image_size[0]}×{image_size[1]} image", "bbox")
+        if cols[0] != "DontCare":
+            in_range(v[0], 0.0, 1.0, path, f"line {n}: truncated")
+            if v[1] not in (0, 1, 2, 3):
+                raise DataFormatError(path, f"line {n}: occluded must be 0, 1, 2 or 3, got {v[1]}", "occluded")
+            in_range(v[2], -math.pi - 1e-3, math.pi + 1e-3, path, f"line {n}: alpha")
+            in_range(v[13], -math.pi - 1e-3, math.pi + 1e-3, path, f"line {n}: rotation_y")
+            if min(v[7:10]) <= 0:
+                raise DataFormatError(path, f"line {n}: dimensions {v[7:10]} must be positive", "dimensions")
         objects.append(KittiObject(cols[0], v[0], int(v[1]), v[2], np.array(v[3:7]), np.array(v[7:10]),
                                    np.array(v[10:13]), v[13], v[14] if len(v) == 15 else None))
     return objects
 
 
 def read_velodyne(path: str | Path) -> np.ndarray:
+    """A velodyne scan: float32 (x, y, z, reflectance) rows, so 16 bytes a point, at least one, all finite."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "velodyne scan not found")
-    data = np.fromfile(path, dtype=np.float32)
-    if data.size % 4:
-        raise DataFormatError(path, f"size {data.size} floats is not a multiple of 4 (x, y, z, reflectance)")
-    return data.reshape(-1, 4)
+    size = path.stat().st_size
+    if size == 0 or size % 16:
+        raise DataFormatError(path, f"{size} bytes: a scan is a non-empty multiple of 16 bytes "
+                                    "(float32 x, y, z, reflectance)")
+    data = np.fromfile(path, dtype=np.float32).reshape(-1, 4)
+    if not np.isfinite(data).all():
+        row = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
+        raise DataFormatError(path, f"point {row} is not finite: {data[row].tolist()}", f"point {row}")
+    return data
 
 
-def read_depth(path: str | Path) -> np.ndarray:
-    """A depth map in KITTI depth-completion encoding (uint16 PNG, metres × 256, 0 = none)."""
-    from PIL import Image
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "depth map not found")
-    return np.asarray(Image.open(path), dtype=np.float32) / 256.0
+def read_depth(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A depth map in KITTI depth-completion encoding (16-bit single-channel PNG, metres × 256, 0 = none)."""
+    image = open_image(path, size=size, modes=("I;16", "I;16B", "I"))
+    depth = np.asarray(image)
+    if depth.dtype != np.uint16 and (depth.min() < 0 or depth.max() > 65535):
+        raise DataFormatError(path, f"values {depth.min()}–{depth.max()} do not fit 16 bits")
+    return depth.astype(np.float32) / 256.0

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from ..errors import DataFormatError
 from ..io import read_json, require_field
 from ..progress import tqdm
+from .validation import finite_numbers, image_header_size, open_image, unique
 
 
 def find_commands_file(root: Path, split: str) -> Path:
@@ -46,6 +47,9 @@ def find_image_folder(root: Path, commands_file: Path, first_image: str) -> Path
     return found[0].parent
 
 
+MIN_INSIDE = 0.5  # a box overhanging the border is clipped if at least half of it lies inside
+
+
 @dataclass
 class Command:
     command: str
@@ -69,8 +73,9 @@ class Talk2CarDataset(Dataset):
     """Talk2Car commands of one split.
 
     ``require_boxes`` (default: every split but ``test``) turns a command without ``2d_box`` into an
-    error. A box reaching past the image border is clipped (and counted in :attr:`report`); a box
-    with no area inside the image is an error naming the command.
+    error. A box reaching a little past the image border is clipped (and counted in :attr:`report`);
+    a box mostly outside, without area, or with a NaN, a null command, a repeated
+    ``command_token`` or an unreadable image is an error naming the file and the command.
     """
 
     def __init__(self, root: str | Path, split: str = "train", image_size: tuple[int, int] = (1600, 900),
@@ -84,11 +89,16 @@ class Talk2CarDataset(Dataset):
         entries = require_field(data, "commands", self.commands_file, list)
         if not entries:
             raise DataFormatError(self.commands_file, f"split {split!r} has no commands", "commands")
+        not_objects = [e for e in entries if not isinstance(e, dict)]
+        if not_objects:
+            raise DataFormatError(self.commands_file, f"expected an object per command, got {not_objects[0]!r:.60}",
+                                  "commands")
         first = require_field(entries[0], "t2c_img", self.commands_file, str)
         self.image_folder = find_image_folder(self.root, self.commands_file, first)
         require_boxes = split != "test" if require_boxes is None else require_boxes
         self._sizes: dict[Path, tuple[int, int]] = {}  # commands share images: read each header once
         self.items = [self._read(entry, require_boxes) for entry in entries]
+        unique([item.command_token for item in self.items], self.commands_file, "command_token")
         # several commands may share an image: load (and encode) each image once
         self.images = list(dict.fromkeys(item.image for item in self.items))
         position = {path: i for i, path in enumerate(self.images)}
@@ -98,36 +108,41 @@ class Talk2CarDataset(Dataset):
     def _read(self, entry: dict, require_boxes: bool) -> Command:
         path = self.commands_file
         token = require_field(entry, "command_token", path, str)
+        command = require_field(entry, "command", path, str)
+        if not command.strip():
+            raise DataFormatError(path, f"command {token} is empty", "command")
         image = self.image_folder / require_field(entry, "t2c_img", path, str)
         if not image.is_file():
             raise DataFormatError(image, f"image of command {token} not found", "t2c_img")
         if image not in self._sizes:
-            with Image.open(image) as im:
-                self._sizes[image] = im.size
+            self._sizes[image] = image_header_size(image)
         width, height = self._sizes[image]
         box = entry.get("2d_box")
         if box is None:
             if require_boxes:
                 raise DataFormatError(path, f"command {token} has no box in split {self.split!r}", "2d_box")
-            return Command(require_field(entry, "command", path, str), token, image, (width, height), None)
-        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+            return Command(command, token, image, (width, height), None)
+        if not (isinstance(box, list) and len(box) == 4):
             raise DataFormatError(path, f"command {token}: expected [x, y, w, h], got {box!r}", "2d_box")
-        x0, y0 = max(box[0], 0), max(box[1], 0)
-        x1, y1 = min(box[0] + box[2], width), min(box[1] + box[3], height)
-        if x1 <= x0 or y1 <= y0:
-            raise DataFormatError(path, f"command {token}: box {box} lies outside the {width}×{height} image",
-                                  "2d_box")
-        if [x0, y0, x1 - x0, y1 - y0] != list(box):
+        x, y, w, h = finite_numbers(box, path, f"2d_box of command {token}")
+        if w <= 0 or h <= 0:
+            raise DataFormatError(path, f"command {token}: box {box} has no area", "2d_box")
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
+        inside = max(x1 - x0, 0) * max(y1 - y0, 0)
+        if inside < MIN_INSIDE * w * h:
+            raise DataFormatError(path, f"command {token}: box {box} lies mostly outside the {width}×{height} image "
+                                        f"(only a small overhang is clipped)", "2d_box")
+        if [x0, y0, x1 - x0, y1 - y0] != [x, y, w, h]:
             self.report["boxes clipped to the image"] += 1
-        return Command(entry["command"], token, image, (width, height),
+        return Command(command, token, image, (width, height),
                        normalize_box([x0, y0, x1 - x0, y1 - y0], width, height))
 
     def __len__(self) -> int:
         return len(self.items)
 
     def _load(self, path: Path) -> np.ndarray:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB").resize(self.image_size, Image.BILINEAR))
+        image = open_image(path, size=self._sizes[path], field="t2c_img")
+        return np.asarray(image.convert("RGB").resize(self.image_size, Image.BILINEAR))
 
     def load_image(self, index: int) -> np.ndarray:
         """The (resized) image of command ``index``."""
@@ -199,11 +214,24 @@ def write_predictions(path: Path, dataset: Talk2CarDataset, pred_xywh: torch.Ten
 
 
 def read_predictions(path: Path, dataset: Talk2CarDataset) -> torch.Tensor:
-    """Predictions back to normalised ``[x, y, w, h]`` in dataset order (errors name the token)."""
+    """Predictions back to normalised ``[x, y, w, h]`` in dataset order.
+
+    Each command of ``dataset`` needs one box of four finite numbers with positive width and
+    height; errors name the file and the command token.
+    """
     data = read_json(path)
+    if not isinstance(data, dict):
+        raise DataFormatError(path, f"expected an object {{command_token: [x, y, w, h]}}, got {type(data).__name__}")
     boxes = []
     for item in dataset.items:
-        if item.command_token not in data:
-            raise DataFormatError(path, f"no prediction for command {item.command_token}")
-        boxes.append(normalize_box(data[item.command_token], *item.image_size))
+        token = item.command_token
+        if token not in data:
+            raise DataFormatError(path, f"no prediction for command {token}", token)
+        box = data[token]
+        if not (isinstance(box, list) and len(box) == 4):
+            raise DataFormatError(path, f"expected [x, y, w, h], got {box!r}", token)
+        x, y, w, h = finite_numbers(box, path, token)
+        if w <= 0 or h <= 0:
+            raise DataFormatError(path, f"box {box} has no area", token)
+        boxes.append(normalize_box([x, y, w, h], *item.image_size))
     return torch.tensor(boxes)

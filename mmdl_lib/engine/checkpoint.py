@@ -14,6 +14,7 @@ is replaced, so an interrupted save leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,19 @@ def load_checkpoint(
             optimizer.load_state_dict(opt["optimizer"])
             if scheduler is not None and opt["scheduler"] is not None:
                 scheduler.load_state_dict(opt["scheduler"])
-    except (OSError, json.JSONDecodeError, RuntimeError, KeyError, ValueError) as e:
+    except (OSError, json.JSONDecodeError, RuntimeError, KeyError, ValueError, TypeError, EOFError,
+            pickle.UnpicklingError) as e:
         raise CheckpointError(f"{ckpt}: cannot read checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+        raise CheckpointError(f"{ckpt / 'state.json'}: corrupt checkpoint state (no integer 'epoch')")
     return state
+
+
+def check_fingerprint(folder: str | Path, saved: dict[str, Any] | None, current: dict[str, Any]) -> None:
+    """A checkpoint resumes only the run that wrote it: same model, optimiser and settings."""
+    if saved is None or saved == current:
+        return
+    changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    details = ", ".join(f"{k}: {saved.get(k)!r} → {current.get(k)!r}" for k in changed[:6])
+    raise CheckpointError(f"{folder}: the checkpoint was written by a run with other settings ({details}); "
+                          "resume with the same settings, or start a new run")

@@ -7,6 +7,8 @@ the uninterrupted run exactly (on CPU; CUDA kernels may differ in the last bits)
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -16,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..progress import tqdm
 
 from ..runtime import autocast, seed_everything
-from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from .checkpoint import check_fingerprint, load_checkpoint, load_weights, save_checkpoint, save_weights
 
 LossFn = Callable[[torch.nn.Module, Any], Mapping[str, torch.Tensor]]
 EvalFn = Callable[[torch.nn.Module], Mapping[str, float]]
@@ -35,6 +37,17 @@ def move_to_device(batch: Any, device: torch.device) -> Any:
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
+
+
+def run_fingerprint(model: torch.nn.Module, optimizer: torch.optim.Optimizer, epochs: int, batch_size: int, seed: int,
+                    settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a checkpoint must agree on to be resumed (JSON-compatible)."""
+    shapes = ";".join(f"{name}:{tuple(p.shape)}" for name, p in model.state_dict().items())
+    defaults = {k: v for k, v in optimizer.defaults.items() if isinstance(v, (int, float, bool, str, type(None)))}
+    plain = json.loads(json.dumps(dict(settings or {}), sort_keys=True, default=str))
+    return {"model": type(model).__name__, "parameters": hashlib.sha256(shapes.encode()).hexdigest()[:16],
+            "optimizer": f"{type(optimizer).__name__} {json.dumps(defaults, sort_keys=True)}",
+            "epochs": epochs, "batch_size": batch_size, "seed": seed, **{f"settings.{k}": v for k, v in plain.items()}}
 
 
 def run_epoch(model: torch.nn.Module, loader: Any, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
@@ -79,6 +92,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     amp: bool = True,
     desc: str = "train",
+    settings: Mapping[str, Any] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
 
@@ -87,16 +101,20 @@ def fit(
     and its metrics join the row. ``select=("val_ap50", "max")`` keeps the best epoch's weights
     (as ``best.safetensors`` in ``checkpoint_dir``, else in memory) and loads them back at the end.
     ``scheduler`` is stepped after every optimiser step.
-    With ``checkpoint_dir`` set, every epoch is checkpointed and a new call resumes from the last one.
+    With ``checkpoint_dir`` set, every epoch is checkpointed and a new call resumes from the last one,
+    provided it trains the same thing: the model's parameter shapes, the optimiser, epochs, batch
+    size, seed and the caller's ``settings`` (a chapter's config) form a fingerprint that must match.
     """
     model.to(device)
     history: list[dict[str, float]] = []
     best: float | None = None
     best_state: dict[str, torch.Tensor] | None = None
     start = 0
+    fingerprint = run_fingerprint(model, optimizer, epochs, batch_size, seed, settings)
     if checkpoint_dir is not None:
         state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
         if state is not None:
+            check_fingerprint(checkpoint_dir, state.get("fingerprint"), fingerprint)
             start, history, best = state["epoch"], state["history"], state.get("best")
     for epoch in tqdm(range(start, epochs), desc=desc, initial=start, total=epochs):
         seed_everything(_epoch_seed(seed, epoch))
@@ -125,7 +143,8 @@ def fit(
                 else:
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, scheduler, {"history": history, "best": best})
+            save_checkpoint(checkpoint_dir, epoch + 1, model, optimizer, scheduler,
+                            {"history": history, "best": best, "fingerprint": fingerprint})
     if select is not None and checkpoint_dir is not None and (Path(checkpoint_dir) / "best.safetensors").exists():
         load_weights(model, Path(checkpoint_dir) / "best.safetensors")
     elif best_state is not None:

@@ -110,7 +110,8 @@ def embed_regions(encode, dataset: COCORegionTextDataset, device: torch.device, 
 
 def _teacher_key(cfg: ClipKDConfig) -> str:
     fields = {k: getattr(cfg, k) for k in ("teacher_name", "teacher_epochs", "teacher_lr", "image_size",
-                                           "min_window", "context", "synthetic_preset", "seed", "max_regions")}
+                                           "min_window", "context", "synthetic_preset", "seed", "max_regions",
+                                           "batch_size", "temperature")}
     fields.update(world=WORLD_VERSION, lib=__version__, data_root=cfg.data_root,
                   model=open_clip.get_model_config(cfg.teacher_name))
     return cache_key(fields)
@@ -222,7 +223,8 @@ def train_student(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegi
     optimizer = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
     history = fit(student, optimizer, loss_fn, train, epochs=cfg.epochs, batch_size=cfg.batch_size, device=device,
-                  seed=cfg.seed, scheduler=scheduler, evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=desc)
+                  seed=cfg.seed, scheduler=scheduler, evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=desc,
+                  settings={**cfg.fingerprint(), "loss_weights": [w_clip, w_sim, w_cos], "multiscale": multiscale})
     return student, history
 
 

@@ -186,7 +186,8 @@ def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dic
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
     history = fit(model, optimizer, grounding_loss(criterion), data, epochs=cfg.epochs, batch_size=cfg.batch_size,
                   device=device, seed=cfg.seed, collate_fn=collate_image_commands, scheduler=scheduler,
-                  evaluate=evaluate, select=("holdout_ap50", "max"), checkpoint_dir=checkpoint_dir, desc=desc)
+                  evaluate=evaluate, select=("holdout_ap50", "max"), checkpoint_dir=checkpoint_dir, desc=desc,
+                  settings={**cfg.fingerprint(), "head": kind})
     return model, history
 
 

@@ -66,3 +66,21 @@ def test_parameters_override_and_run_is_skipped_when_unchanged(tmp_path):
     notebook = resolve_notebook("90", project)
     assert execute(notebook, {"value": 41}, root=project, force=False).skipped
     assert not execute(notebook, {"value": 42}, root=project, force=False).skipped
+
+
+def test_values_are_parsed_as_typed_and_wrong_types_are_refused_before_a_kernel_starts(capsys, monkeypatch):
+    import papermill
+
+    from mmdl_lib import cli
+
+    assert [cli._parse_value(v) for v in ("1e-3", "3", "-2", "null", "false", "transformer", "[1, 2]")] == \
+        [0.001, 3, -2, None, False, "transformer", [1, 2]]
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
+    assert main(["run", "02", "-p", "epochs", "3.5"]) == 1
+    assert "parameter 'epochs' of Talk2CarConfig expects <class 'int'>, got 3.5" in capsys.readouterr().err
+    assert main(["run", "02", "-p", "mode", "2"]) == 1
+    assert "'mode' of Talk2CarConfig expects one of ['all', 'train', 'test'], got 2" in capsys.readouterr().err

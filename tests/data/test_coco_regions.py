@@ -81,3 +81,60 @@ def test_reads_the_synthetic_world(tiny_world):
     assert len(ds) > 5 and ds.small.any()
     assert all(any(c in r.caption for c in ("red", "blue", "green", "yellow", "white", "black", "silver"))
                for r in ds.regions)
+
+
+_IMAGES = [{"id": 1, "file_name": "000000000001.jpg", "width": 200, "height": 100},
+           {"id": 2, "file_name": "000000000002.jpg", "width": 200, "height": 100}]
+MALFORMED = [  # (what is wrong, annotations, images, what the error must name)
+    ("negative width", [_ann(1, 1, 3, [10, 10, -50, 40])], None, r"\[field 'bbox'\]: annotation 1: negative size"),
+    ("NaN in a box", [_ann(1, 1, 3, [10, float("nan"), 50, 40])], None, r"bbox of annotation 1.*finite"),
+    ("infinite box", [_ann(1, 1, 3, [10, 10, float("inf"), 40])], None, r"bbox of annotation 1.*finite"),
+    ("box outside the image", [_ann(1, 1, 3, [500, 10, 50, 40])], None, r"box \[500, 10, 50, 40\] lies mostly outside"),
+    ("three numbers", [_ann(1, 1, 3, [10, 10, 50, 40]) | {"bbox": [10, 10, 50]}], None, r"\[field 'bbox'\]: annotation 1: expected \[x, y, w, h\]"),
+    ("box of strings", [_ann(1, 1, 3, [10, 10, 50, 40]) | {"bbox": ["10", 10, 50, 40]}], None, "expected a number"),
+    ("duplicate image id", [_ann(1, 1, 3, [10, 10, 50, 40])], [_IMAGES[0], {**_IMAGES[1], "id": 1}],
+     r"\[field 'images.id'\]: 1 appears more than once"),
+    ("duplicate annotation id", [_ann(1, 1, 3, [10, 10, 50, 40]), _ann(1, 2, 3, [10, 10, 50, 40])], None,
+     r"\[field 'annotations.id'\]: 1 appears"),
+    ("zero image width", [_ann(1, 1, 3, [10, 10, 50, 40])], [{**_IMAGES[0], "width": 0}, _IMAGES[1]],
+     r"\[field 'width'\]: image 1: width must be a positive integer"),
+    ("missing image id", [_ann(1, 7, 3, [10, 10, 50, 40])], None, r"\[field 'image_id'\]: annotation 1 points at"),
+    ("unknown category", [_ann(1, 1, 99, [10, 10, 50, 40])], None, r"\[field 'category_id'\]"),
+    ("NaN area", [_ann(1, 1, 3, [10, 10, 50, 40]) | {"area": float("nan")}], None, r"area of annotation 1"),
+    ("file name null", [_ann(1, 1, 3, [10, 10, 50, 40])], [{**_IMAGES[0], "file_name": None}, _IMAGES[1]],
+     r"\[field 'file_name'\]"),
+]
+
+
+@pytest.mark.parametrize("what, annotations, images, message", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_a_malformed_annotation_names_the_file_and_the_field(tmp_path, what, annotations, images, message):
+    if images is not None:  # _coco writes image files for every entry: give broken entries a valid name
+        (tmp_path / "val2017").mkdir()
+        for im in _IMAGES:
+            Image.fromarray(np.full((100, 200, 3), 120, np.uint8)).save(tmp_path / "val2017" / im["file_name"])
+        (tmp_path / "annotations").mkdir()
+        cats = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}]
+        (tmp_path / "annotations" / "instances_val2017.json").write_text(
+            json.dumps({"images": images, "annotations": annotations, "categories": cats}))
+        root = tmp_path
+    else:
+        root = _coco(tmp_path, annotations)
+    with pytest.raises(DataFormatError, match=f"instances_val2017.json.*{message}"):
+        COCORegionTextDataset(root, "val", image_size=32)
+
+
+def test_an_image_whose_size_differs_from_the_json_or_that_is_truncated_is_named(tmp_path):
+    root = _coco(tmp_path, [_ann(1, 1, 3, [10, 10, 50, 40])])
+    Image.fromarray(np.zeros((50, 80, 3), np.uint8)).save(root / "val2017" / "000000000001.jpg")
+    with pytest.raises(DataFormatError, match="000000000001.jpg.*image is 80×50, the annotation says 200×100"):
+        COCORegionTextDataset(root, "val", image_size=32, preload=True)
+    Image.fromarray(np.zeros((100, 200, 3), np.uint8)).save(root / "val2017" / "000000000001.jpg")
+    data = (root / "val2017" / "000000000001.jpg").read_bytes()
+    (root / "val2017" / "000000000001.jpg").write_bytes(data[: len(data) // 3])
+    with pytest.raises(DataFormatError, match="000000000001.jpg.*unreadable image"):
+        COCORegionTextDataset(root, "val", image_size=32, preload=True)
+
+
+def test_a_small_overhang_is_kept_and_counted(tmp_path):
+    ds = COCORegionTextDataset(_coco(tmp_path, [_ann(1, 1, 3, [170, 10, 50, 40])]), "val", image_size=32)
+    assert len(ds) == 1 and ds.report.overhanging == 1

@@ -55,12 +55,67 @@ def test_command_without_box_in_train_is_an_error_but_not_in_test(tmp_path):
     assert test.items[0].box is None and torch.isnan(test[0]["box"]).all()
 
 
-def test_box_outside_the_image_is_an_error_and_overhang_is_clipped(tmp_path):
-    with pytest.raises(DataFormatError, match=r"tok0: box \[200, 10, 20, 20\] lies outside the 160×90 image"):
+def test_box_outside_the_image_is_an_error_and_a_small_overhang_is_clipped(tmp_path):
+    with pytest.raises(DataFormatError, match=r"tok0: box \[200, 10, 20, 20\] lies mostly outside the 160×90 image"):
         Talk2CarDataset(_release(tmp_path / "a", [_cmd(0, box=[200, 10, 20, 20])]), "train")
-    ds = Talk2CarDataset(_release(tmp_path / "b", [_cmd(0, box=[150, 80, 20, 20])]), "train")
+    with pytest.raises(DataFormatError, match=r"tok0: box \[150, 80, 20, 20\] lies mostly outside"):  # 1/4 inside
+        Talk2CarDataset(_release(tmp_path / "c", [_cmd(0, box=[150, 80, 20, 20])]), "train")
+    ds = Talk2CarDataset(_release(tmp_path / "b", [_cmd(0, box=[150, 82, 12, 12])]), "train")  # 10×8 of 12×12 inside
     assert ds.report["boxes clipped to the image"] == 1
-    assert ds.items[0].box == pytest.approx((150 / 160, 80 / 90, 10 / 160, 10 / 90))
+    assert ds.items[0].box == pytest.approx((150 / 160, 82 / 90, 10 / 160, 8 / 90))
+
+
+MALFORMED_COMMANDS = [  # (what is wrong, the commands, what the error must name)
+    ("null command", [_cmd(0, command=None)], r"\[field 'command'\]: expected str, got NoneType"),
+    ("missing command", [{k: v for k, v in _cmd(0).items() if k != "command"}], r"\[field 'command'\]: missing"),
+    ("empty command", [_cmd(0, command="  ")], r"\[field 'command'\]: command tok0 is empty"),
+    ("NaN in the box", [_cmd(0, box=[1, 2, float("nan"), 4])], r"2d_box of command tok0.*finite"),
+    ("infinite width", [_cmd(0, box=[1, 2, float("inf"), 4])], r"2d_box of command tok0.*finite"),
+    ("string in the box", [_cmd(0, box=[1, "2", 3, 4])], r"2d_box of command tok0.*expected a number"),
+    ("negative width", [_cmd(0, box=[50, 20, -10, 4])], r"tok0: box \[50, 20, -10, 4\] has no area"),
+    ("three numbers", [_cmd(0, box=[1, 2, 3])], r"expected \[x, y, w, h\]"),
+    ("duplicate token", [_cmd(0), _cmd(1, command_token="tok0")], r"\[field 'command_token'\]: 'tok0' appears"),
+    ("token not a string", [_cmd(0, command_token=7)], r"\[field 'command_token'\]: expected str"),
+    ("image name null", [{**_cmd(0), "t2c_img": None}], r"\[field 't2c_img'\]"),
+    ("command not an object", ["follow the car"], r"\[field 'commands'\]: expected an object"),
+]
+
+
+@pytest.mark.parametrize("what, commands, message", MALFORMED_COMMANDS, ids=[m[0] for m in MALFORMED_COMMANDS])
+def test_a_malformed_command_names_the_file_and_the_field(tmp_path, what, commands, message):
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((90, 160, 3), np.uint8)).save(tmp_path / "images" / "img_train_0.jpg")
+    Image.fromarray(np.zeros((90, 160, 3), np.uint8)).save(tmp_path / "images" / "img_train_1.jpg")
+    (tmp_path / "commands").mkdir()
+    (tmp_path / "commands" / "train_commands.json").write_text(json.dumps({"commands": commands}))
+    with pytest.raises(DataFormatError, match=f"train_commands.json.*{message}"):
+        Talk2CarDataset(tmp_path, "train")
+
+
+def test_a_truncated_image_or_one_of_another_size_names_the_image(tmp_path):
+    root = _release(tmp_path, [_cmd(0)])
+    image = root / "images" / "img_train_0.jpg"
+    image.write_bytes(image.read_bytes()[:300])
+    with pytest.raises(DataFormatError, match="img_train_0.jpg.*unreadable image"):
+        Talk2CarDataset(root, "train", preload=True)
+
+
+def test_malformed_predictions_name_the_file_and_the_token(tiny_world, tmp_path):
+    from mmdl_lib.data.talk2car import read_predictions
+
+    ds = Talk2CarDataset(tiny_world / "talk2car", "val")
+    token = ds.items[0].command_token
+    good = {item.command_token: [1.0, 2.0, 30.0, 40.0] for item in ds.items}
+    for bad, message in (({**good, token: None}, "expected \\[x, y, w, h\\]"),
+                         ({**good, token: [1, 2, float("nan"), 4]}, "finite"),
+                         ({**good, token: [1, 2, 0, 4]}, "no area"),
+                         ({k: v for k, v in good.items() if k != token}, "no prediction for command")):
+        (tmp_path / "p.json").write_text(json.dumps(bad))
+        with pytest.raises(DataFormatError, match=f"p.json \\[field '{token}'\\]: .*{message}"):
+            read_predictions(tmp_path / "p.json", ds)
+    (tmp_path / "p.json").write_text(json.dumps(list(good.values())))
+    with pytest.raises(DataFormatError, match="p.json: expected an object"):
+        read_predictions(tmp_path / "p.json", ds)
 
 
 def test_malformed_box_and_empty_split(tmp_path):

@@ -82,3 +82,37 @@ def test_weights_round_trip_and_missing_file(tmp_path):
     assert torch.equal(other[0].weight, model[0].weight)
     with pytest.raises(CheckpointError, match="not found"):
         load_weights(other, tmp_path / "missing.safetensors")
+
+
+def test_a_checkpoint_of_other_settings_is_refused_not_continued(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        _train(6, tmp_path / "ckpt", fail_at_step=20)
+    model, opt = _model_and_optimizer()
+    with pytest.raises(CheckpointError, match=r"ckpt: the checkpoint was written by a run with other settings "
+                                              r"\(batch_size: 8 → 16"):
+        fit(model, opt, _loss, _problem(), epochs=6, batch_size=16, device=torch.device("cpu"), seed=3,
+            checkpoint_dir=tmp_path / "ckpt")
+    model, opt = _model_and_optimizer()
+    with pytest.raises(CheckpointError, match=r"settings.lr: None → 0.02"):
+        fit(model, opt, _loss, _problem(), epochs=6, batch_size=8, device=torch.device("cpu"), seed=3,
+            checkpoint_dir=tmp_path / "ckpt", settings={"lr": 0.02})
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda ckpt: (ckpt / "optimizer.pt").write_bytes(b"\x80\x04garbage"), "optimizer|cannot read checkpoint"),
+    (lambda ckpt: (ckpt / "optimizer.pt").write_bytes(b""), "cannot read checkpoint"),
+    (lambda ckpt: (ckpt / "state.json").write_text("[1, 2]"), "corrupt checkpoint state"),
+    (lambda ckpt: (ckpt / "state.json").write_text('{"epoch": null}'), "corrupt checkpoint state"),
+])
+def test_a_damaged_checkpoint_names_its_folder(tmp_path, damage, message):
+    _train(1, tmp_path / "ckpt")
+    damage(tmp_path / "ckpt" / "epoch_0001")
+    with pytest.raises(CheckpointError, match=f"epoch_0001.*({message})"):
+        load_checkpoint(tmp_path / "ckpt", *_model_and_optimizer())
+
+
+def test_weights_of_another_shape_name_the_file(tmp_path):
+    model, _ = _model_and_optimizer()
+    save_weights(model, tmp_path / "w.safetensors")
+    with pytest.raises(CheckpointError, match="w.safetensors: cannot load weights"):
+        load_weights(torch.nn.Sequential(torch.nn.Linear(5, 8)), tmp_path / "w.safetensors")
