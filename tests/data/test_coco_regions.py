@@ -138,3 +138,35 @@ def test_an_image_whose_size_differs_from_the_json_or_that_is_truncated_is_named
 def test_a_small_overhang_is_kept_and_counted(tmp_path):
     ds = COCORegionTextDataset(_coco(tmp_path, [_ann(1, 1, 3, [170, 10, 50, 40])]), "val", image_size=32)
     assert len(ds) == 1 and ds.report.overhanging == 1
+
+
+
+COCO_DEFECTS = [  # an edit of a copy of the synthetic COCO set, and what the error names
+    ("negative width", lambda d: d["annotations"][0]["bbox"].__setitem__(2, -12.0), "negative size"),
+    ("NaN box", lambda d: d["annotations"][0]["bbox"].__setitem__(1, float("nan")), "bbox of annotation"),
+    ("infinite box", lambda d: d["annotations"][0]["bbox"].__setitem__(3, float("inf")), "bbox of annotation"),
+    ("box off the image", lambda d: d["annotations"][0]["bbox"].__setitem__(0, 4000.0), "lies mostly outside"),
+    ("box of three", lambda d: d["annotations"][0]["bbox"].pop(), "expected \\[x, y, w, h\\]"),
+    ("string in a box", lambda d: d["annotations"][0]["bbox"].__setitem__(0, "89"), "expected a number"),
+    ("repeated image id", lambda d: d["images"][1].update(id=d["images"][0]["id"]), "images.id"),
+    ("repeated annotation id", lambda d: d["annotations"][1].update(id=d["annotations"][0]["id"]), "annotations.id"),
+    ("negative image height", lambda d: d["images"][0].update(height=-120), "field 'height'"),
+    ("image size a string", lambda d: d["images"][0].update(width="160"), "field 'width'"),
+    ("unknown image", lambda d: d["annotations"][0].update(image_id=-5), "field 'image_id'"),
+    ("unknown category", lambda d: d["annotations"][0].update(category_id=999), "field 'category_id'"),
+    ("NaN area", lambda d: d["annotations"][0].update(area=float("nan")), "area of annotation"),
+    ("no images list", lambda d: d.pop("images"), "field 'images'"),
+]
+
+
+@pytest.mark.parametrize("what, edit, message", COCO_DEFECTS, ids=[d[0] for d in COCO_DEFECTS])
+def test_a_defect_in_a_copy_of_the_synthetic_set_is_named(tiny_world, tmp_path, what, edit, message):
+    import shutil
+
+    root = shutil.copytree(tiny_world / "coco", tmp_path / "coco")
+    path = root / "annotations" / "instances_train2017.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataFormatError, match=f"instances_train2017.json.*{message}"):
+        COCORegionTextDataset(root, "train", image_size=32)

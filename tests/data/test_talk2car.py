@@ -148,3 +148,33 @@ def test_predictions_json_round_trips_in_pixels(tiny_world, tmp_path):
 def test_synthetic_commands_share_images(tiny_world):
     ds = Talk2CarDataset(tiny_world / "talk2car", "train")
     assert len(ds.images) <= len(ds) and ds.image_index.max() == len(ds.images) - 1
+
+
+SYNTHETIC_DEFECTS = [  # an edit of the first command of a copy of the synthetic release, and what the error names
+    ("null command", lambda c: c[0].update(command=None), "field 'command'"),
+    ("empty command", lambda c: c[0].update(command=""), "field 'command'"),
+    ("no command", lambda c: c[0].pop("command"), "field 'command'"),
+    ("NaN box", lambda c: c[0].update({"2d_box": [1, 2, float("nan"), 4]}), "2d_box of command"),
+    ("infinite width", lambda c: c[0].update({"2d_box": [1, 2, float("inf"), 4]}), "2d_box of command"),
+    ("negative height", lambda c: c[0].update({"2d_box": [1, 2, 4, -4]}), "has no area"),
+    ("box off the image", lambda c: c[0].update({"2d_box": [5000, 2, 4, 4]}), "lies mostly outside"),
+    ("box of five", lambda c: c[0].update({"2d_box": [1, 2, 3, 4, 5]}), "expected \\[x, y, w, h\\]"),
+    ("null box", lambda c: c[0].update({"2d_box": None}), "has no box"),
+    ("repeated token", lambda c: c[1].update(command_token=c[0]["command_token"]), "appears more than once"),
+    ("token a number", lambda c: c[0].update(command_token=12), "field 'command_token'"),
+    ("missing image", lambda c: c[1].update(t2c_img="img_train_999.jpg"), "image of command .* not found"),
+    ("a command that is a string", lambda c: c.append("turn left"), "expected an object per command"),
+]
+
+
+@pytest.mark.parametrize("what, edit, message", SYNTHETIC_DEFECTS, ids=[d[0] for d in SYNTHETIC_DEFECTS])
+def test_a_defect_in_a_copy_of_the_synthetic_release_is_named(tiny_world, tmp_path, what, edit, message):
+    import shutil
+
+    root = shutil.copytree(tiny_world / "talk2car", tmp_path / "talk2car")
+    path = root / "commands" / "train_commands.json"
+    data = json.loads(path.read_text())
+    edit(data["commands"])
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataFormatError, match=message):
+        Talk2CarDataset(root, "train")
