@@ -8,7 +8,7 @@ safely as the user allows (:mod:`.checkpoints`).
 
 from .checkpoints import load_openmmlab_checkpoint, read_openmmlab_checkpoint
 from .configs import build_model, load_config, runnable_here
-from .stack import op_status, setup, versions
+from .stack import op_status, setup
 
-__all__ = ["setup", "op_status", "versions", "load_config", "build_model", "runnable_here",
+__all__ = ["setup", "op_status", "load_config", "build_model", "runnable_here",
            "load_openmmlab_checkpoint", "read_openmmlab_checkpoint"]

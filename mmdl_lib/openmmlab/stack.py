@@ -28,7 +28,6 @@ from ..errors import MMDLError
 from . import ops
 
 STAND_IN_OPS = ("dynamic_voxelize_forward", "nms_rotated")
-PACKAGES = ("mmengine", "mmcv", "mmdet", "mmdet3d", "mmseg", "spconv")
 _state: dict[str, str] = {}
 
 
@@ -128,21 +127,9 @@ def _patch_spconv_stream() -> None:
     _state["spconv"] = "no-CUDA stream patch"
 
 
-def versions() -> dict[str, str | None]:
-    """Installed versions of the OpenMMLab packages (``mmcv`` may be ``mmcv-lite``), without importing them."""
-    from importlib import metadata
-
-    out: dict[str, str | None] = {}
-    for dist in ("mmengine", "mmcv", "mmcv-lite", "mmdet", "mmdet3d", "mmsegmentation", "spconv", "cumm"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return {k: v for k, v in out.items() if v is not None or k in ("mmcv", "mmdet3d")}
-
-
 def op_status() -> dict[str, str]:
-    """Per op the book's models use: ``compiled``, ``stand-in (pure PyTorch)`` or ``missing``."""
+    """Per op the book's models use, which implementation runs here ({} without mmcv). The packages'
+    versions are in :func:`mmdl_lib.env.package_versions`."""
     if importlib.util.find_spec("mmcv") is None:
         return {}
     compiled = has_compiled_mmcv_ops()
