@@ -127,10 +127,6 @@ def chapters(root: Path | None = None) -> list[Chapter]:
     return found
 
 
-def chapter_by_stage(stage: str, root: Path | None = None) -> Chapter | None:
-    return next((c for c in chapters(root) if c.stage == stage), None)
-
-
 def toc(root: Path | None = None) -> dict[str, Any]:
     """The Jupyter Book 1 table of contents: front matter, the chapters grouped by part, results."""
     parts: list[dict[str, Any]] = [{"caption": "Getting started", "chapters": [{"file": f} for f in FRONT_MATTER[1:]]}]

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from ..errors import DataFormatError
 from ..io import read_json, require_field
 from ..progress import tqdm
-from .validation import finite_numbers, open_image, unique
+from .validation import clip_to_image, finite_numbers, open_image, unique
 
 COLOR_WORDS = ("red", "blue", "green", "yellow", "white", "black", "silver", "orange", "gray", "grey", "brown", "pink",
                "purple")
@@ -145,11 +145,9 @@ class COCORegionTextDataset(Dataset):
             if w < min_box or h < min_box:
                 self.report.skipped["too small or zero-area box"] += 1
                 continue
-            inside = (max(min(x + w, image["width"]) - max(x, 0), 0) * max(min(y + h, image["height"]) - max(y, 0), 0))
-            if inside < 0.5 * w * h:
-                raise DataFormatError(path, f"annotation {ann['id']}: box {box} lies mostly outside its "
-                                            f"{image['width']}×{image['height']} image", "bbox")
-            if inside < w * h:
+            _, overhangs = clip_to_image(box, image["width"], image["height"], path, "bbox",
+                                         f"annotation {ann['id']}")
+            if overhangs:  # kept whole: the crop pads what lies outside
                 self.report.overhanging += 1
             color = (ann.get("attributes") or {}).get("color")
             if color is None and per_image[(ann["image_id"], ann["category_id"])] == 1:

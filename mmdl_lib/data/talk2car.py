@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from ..errors import DataFormatError
 from ..io import read_json, require_field
 from ..progress import tqdm
-from .validation import finite_numbers, image_header_size, open_image, unique
+from .validation import clip_to_image, finite_numbers, image_header_size, open_image, unique
 
 
 def find_commands_file(root: Path, split: str) -> Path:
@@ -45,9 +45,6 @@ def find_image_folder(root: Path, commands_file: Path, first_image: str) -> Path
         raise DataFormatError(root / "images" / first_image, "image not found (searched images/, data/images/ "
                                                               "and every folder below the root)", "t2c_img")
     return found[0].parent
-
-
-MIN_INSIDE = 0.5  # a box overhanging the border is clipped if at least half of it lies inside
 
 
 @dataclass
@@ -124,18 +121,11 @@ class Talk2CarDataset(Dataset):
             return Command(command, token, image, (width, height), None)
         if not (isinstance(box, list) and len(box) == 4):
             raise DataFormatError(path, f"command {token}: expected [x, y, w, h], got {box!r}", "2d_box")
-        x, y, w, h = finite_numbers(box, path, f"2d_box of command {token}")
-        if w <= 0 or h <= 0:
-            raise DataFormatError(path, f"command {token}: box {box} has no area", "2d_box")
-        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
-        inside = max(x1 - x0, 0) * max(y1 - y0, 0)
-        if inside < MIN_INSIDE * w * h:
-            raise DataFormatError(path, f"command {token}: box {box} lies mostly outside the {width}×{height} image "
-                                        f"(only a small overhang is clipped)", "2d_box")
-        if [x0, y0, x1 - x0, y1 - y0] != [x, y, w, h]:
+        finite_numbers(box, path, f"2d_box of command {token}")
+        (x, y, w, h), clipped = clip_to_image(box, width, height, path, "2d_box", f"command {token}")
+        if clipped:
             self.report["boxes clipped to the image"] += 1
-        return Command(command, token, image, (width, height),
-                       normalize_box([x0, y0, x1 - x0, y1 - y0], width, height))
+        return Command(command, token, image, (width, height), normalize_box([x, y, w, h], width, height))
 
     def __len__(self) -> int:
         return len(self.items)

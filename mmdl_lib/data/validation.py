@@ -4,7 +4,7 @@ training.
 
 A new reader gets these for free: :func:`open_image` (unreadable, truncated, absurdly large or
 wrongly sized images), :func:`read_text` (missing files, bad encodings), :func:`finite_numbers`,
-:func:`in_range`, :func:`one_of` and :func:`unique`.
+:func:`clip_to_image`, :func:`in_range`, :func:`one_of` and :func:`unique`.
 """
 
 from __future__ import annotations
@@ -90,6 +90,24 @@ def finite_numbers(values: Iterable[Any], path: str | Path, field: str) -> list[
             raise DataFormatError(path, f"expected a finite number, got {value!r}", field)
         out.append(float(value))
     return out
+
+
+MIN_INSIDE = 0.5  # a box overhanging its image is clipped if at least half of it lies inside
+
+
+def clip_to_image(box: Sequence[float], width: int, height: int, path: str | Path, field: str,
+                  what: str) -> tuple[list[float], bool]:
+    """``[x, y, w, h]`` clipped to the image, and whether it had to be; a box with no area or mostly
+    outside the image is an error naming ``what`` (e.g. ``"command 3f2a…"``)."""
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise DataFormatError(path, f"{what}: box {list(box)} has no area", field)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
+    if max(x1 - x0, 0) * max(y1 - y0, 0) < MIN_INSIDE * w * h:
+        raise DataFormatError(path, f"{what}: box {list(box)} lies mostly outside the {width}×{height} image "
+                                    "(only a small overhang is clipped)", field)
+    clipped = [x0, y0, x1 - x0, y1 - y0]
+    return clipped, clipped != [x, y, w, h]
 
 
 def in_range(value: float, low: float, high: float, path: str | Path, field: str) -> float:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-
 from ..data.kitti import KittiCalib, KittiObject, read_calib, read_label, read_velodyne
+from ..data.validation import open_image
 
 KITTI_CLASSES = ("Pedestrian", "Cyclist", "Car")  # mmdet3d's 3-class order
 
@@ -59,8 +58,7 @@ def frame_inputs(root: str | Path, frame: str, points: np.ndarray | None = None,
     root = Path(root) / "training"
     calib = read_calib(root / "calib" / f"{frame}.txt")
     cloud = read_velodyne(root / "velodyne" / f"{frame}.bin") if points is None else points
-    with Image.open(root / "image_2" / f"{frame}.png") as im:
-        image = np.asarray(im.convert("RGB"))
+    image = np.asarray(open_image(root / "image_2" / f"{frame}.png").convert("RGB"))
     sample = Det3DDataSample(metainfo={"lidar2img": lidar_to_image(calib), "img_shape": image.shape[:2],
                                        "ori_shape": image.shape[:2], "box_type_3d": LiDARInstance3DBoxes,
                                        "sample_idx": frame})
