@@ -52,8 +52,9 @@ def run_fingerprint(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ep
 
 def run_epoch(model: torch.nn.Module, loader: Any, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
               device: torch.device, scheduler: Any = None, grad_clip: float | None = 1.0, amp: bool = True,
-              desc: str = "epoch") -> dict[str, float]:
-    """One pass over ``loader``: forward, backward, clip, step. Returns the mean of every loss term."""
+              desc: str = "epoch", step_log: list[dict[str, float]] | None = None) -> dict[str, float]:
+    """One pass over ``loader``: forward, backward, clip, step. Returns the mean of every loss term;
+    ``step_log`` (a list) receives every step's terms."""
     model.train()
     sums: dict[str, float] = defaultdict(float)
     count = 0
@@ -68,8 +69,11 @@ def run_epoch(model: torch.nn.Module, loader: Any, loss_fn: LossFn, optimizer: t
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        for name, value in terms.items():
-            sums[name] += float(value.detach())
+        values = {name: float(value.detach()) for name, value in terms.items()}
+        for name, value in values.items():
+            sums[name] += value
+        if step_log is not None:
+            step_log.append(values)
         count += 1
     return {name: total / max(count, 1) for name, total in sums.items()}
 
@@ -93,6 +97,7 @@ def fit(
     amp: bool = True,
     desc: str = "train",
     settings: Mapping[str, Any] | None = None,
+    step_log: list[dict[str, float]] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
 
@@ -100,7 +105,8 @@ def fit(
     every term is averaged over the epoch and logged. ``evaluate(model)`` runs after each epoch
     and its metrics join the row. ``select=("val_ap50", "max")`` keeps the best epoch's weights
     (as ``best.safetensors`` in ``checkpoint_dir``, else in memory) and loads them back at the end.
-    ``scheduler`` is stepped after every optimiser step.
+    ``scheduler`` is stepped after every optimiser step; ``step_log`` (a list) receives every step's
+    loss terms, for plots finer than the epoch means.
     With ``checkpoint_dir`` set, every epoch is checkpointed and a new call resumes from the last one,
     provided it trains the same thing: the model's parameter shapes, the optimiser, epochs, batch
     size, seed and the caller's ``settings`` (a chapter's config) form a fingerprint that must match.
@@ -126,7 +132,7 @@ def fit(
             generator=torch.Generator().manual_seed(_epoch_seed(seed, epoch)),
         )
         means = run_epoch(model, loader, loss_fn, optimizer, device, scheduler=scheduler, grad_clip=grad_clip, amp=amp,
-                         desc=f"epoch {epoch + 1}/{epochs}")
+                         desc=f"epoch {epoch + 1}/{epochs}", step_log=step_log)
         row: dict[str, float] = {"epoch": epoch + 1, **{f"loss_{k}": v for k, v in means.items()}}
         if evaluate is not None:
             model.eval()

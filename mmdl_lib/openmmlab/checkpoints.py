@@ -58,3 +58,27 @@ def load_openmmlab_checkpoint(model: torch.nn.Module, path: str | Path, trusted:
 
 def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def load_detector_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
+    """Load the book's safetensors weights of an OpenMMLab model, keeping the modules' state-dict versions.
+
+    mmdet3d's sparse-convolution layers transpose their kernels on load unless the state dict says
+    it was written by the current layout (``_metadata`` versions), which safetensors does not keep:
+    the versions are taken from the model itself, which saved the file.
+    """
+    from collections import OrderedDict
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: weights file not found")
+    try:
+        state = OrderedDict(load_file(str(path)))
+        state._metadata = getattr(model.state_dict(), "_metadata", None)  # type: ignore[attr-defined]
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: cannot load weights ({e})") from None
+    return model

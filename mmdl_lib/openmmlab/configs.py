@@ -8,6 +8,8 @@ makes a config build on this machine without downloading anything.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +67,9 @@ def runnable_here(node: Any, cuda: bool | None = None) -> Any:
     return node
 
 
-def build_model(config, registry: str = "mmdet3d") -> torch.nn.Module:
-    """Build ``config.model`` through ``registry``'s MODELS (its modules registered first)."""
+def build_model(config, registry: str = "mmdet3d", init_weights: bool = True) -> torch.nn.Module:
+    """Build ``config.model`` through ``registry``'s MODELS (its modules registered first) and apply
+    its ``init_cfg`` initialisers (nothing that downloads: :func:`runnable_here` drops those)."""
     from importlib import import_module
 
     from mmengine.config import ConfigDict
@@ -78,4 +81,22 @@ def build_model(config, registry: str = "mmdet3d") -> torch.nn.Module:
     models = import_module(f"{registry}.registry").MODELS
     model_cfg = config.model if hasattr(config, "model") else config
     plain = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
-    return models.build(ConfigDict(runnable_here(plain)))  # heads read their configs as attributes
+    model = models.build(ConfigDict(runnable_here(plain)))  # heads read their configs as attributes
+    if init_weights:  # the configs' initialisers (e.g. the focal-loss prior on the class bias), as mmengine's Runner does
+        with quiet_mmengine():
+            model.init_weights()
+    return model
+
+
+@contextmanager
+def quiet_mmengine():
+    """mmengine logs one INFO line per parameter when it initialises a model: keep warnings only."""
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

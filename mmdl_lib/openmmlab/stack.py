@@ -11,6 +11,10 @@ What it does, each only where it is needed, so a machine with the real op keeps 
    :func:`mmdl_lib.openmmlab.ops.dynamic_scatter`; CUDA inputs keep mmcv's kernel.
 3. **spconv without a GPU**: its backward asks CUDA for a stream even for CPU tensors; with no
    CUDA device the stream is 0 (the default), which its CPU path ignores.
+4. **KITTI evaluation without a GPU**: mmdet3d's ``kitti_eval`` computes rotated IoUs with a
+   numba CUDA kernel (``rotate_iou_gpu_eval``), whose module cannot even be imported without a
+   CUDA driver; without one, that module is :func:`mmdl_lib.openmmlab.ops.rotated_overlaps`. The
+   rest of the evaluation (matching, AP|R11/R40, difficulties) is mmdet3d's own code.
 
 Calling it again does nothing. :func:`op_status` says, per op, which implementation runs.
 """
@@ -108,7 +112,31 @@ def setup() -> dict[str, str]:
         scatter_points.dynamic_scatter = _cpu_aware_dynamic_scatter(scatter_points.dynamic_scatter)
     if importlib.util.find_spec("spconv") is not None and not torch.cuda.is_available():
         _patch_spconv_stream()
+    if importlib.util.find_spec("mmdet3d") is not None:
+        _cpu_kitti_rotated_iou()
     return op_status()
+
+
+ROTATE_IOU_MODULE = "mmdet3d.evaluation.functional.kitti_utils.rotate_iou"
+
+
+def numba_cuda_available() -> bool:
+    try:
+        from numba import cuda
+    except ImportError:  # numba itself missing: mmdet3d's evaluation cannot run either way
+        return False
+    return bool(cuda.is_available())
+
+
+def _cpu_kitti_rotated_iou() -> None:
+    if ROTATE_IOU_MODULE in sys.modules or numba_cuda_available():
+        return  # the real module (a CUDA machine), or ours already
+    module = types.ModuleType(ROTATE_IOU_MODULE, "mmdl CPU stand-in for mmdet3d's numba-CUDA rotated IoU")
+    module.MMDL_STAND_IN = True
+    module.rotate_iou_gpu_eval = lambda boxes, query_boxes, criterion=-1, device_id=0: ops.rotated_overlaps(
+        boxes, query_boxes, criterion)
+    sys.modules[ROTATE_IOU_MODULE] = module
+    _state["kitti rotated IoU"] = "CPU (shapely)"
 
 
 def _patch_spconv_stream() -> None:
@@ -136,6 +164,10 @@ def op_status() -> dict[str, str]:
     status = {op: "compiled" if compiled else "mmdl stand-in (pure PyTorch)" for op in STAND_IN_OPS}
     status["DynamicScatter"] = ("compiled (CUDA); pure PyTorch on CPU" if compiled
                                 else "pure PyTorch (CPU); no CUDA kernel without a compiled mmcv")
+    if importlib.util.find_spec("mmdet3d") is not None:
+        module = sys.modules.get(ROTATE_IOU_MODULE)
+        stand_in = getattr(module, "MMDL_STAND_IN", False) if module is not None else not numba_cuda_available()
+        status["KITTI eval rotated IoU"] = "mmdl CPU (shapely)" if stand_in else "numba CUDA (mmdet3d)"
     if importlib.util.find_spec("spconv") is not None:
         status["sparse convolution"] = "spconv" + (" (CPU, stream patch)" if not torch.cuda.is_available() else "")
     return status

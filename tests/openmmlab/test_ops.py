@@ -81,3 +81,27 @@ def test_scatter_mean_passes_gradients_as_one_over_the_count():
     voxel_feats, _ = dynamic_scatter(feats, coors, "mean")
     voxel_feats.sum().backward()
     assert feats.grad[:, 0].tolist() == [0.5, 0.5, 0.5, 0.0, 0.5]
+
+
+def test_unique_rows_matches_torch_unique_over_rows():
+    from mmdl_lib.openmmlab.ops import unique_rows
+
+    coors = torch.randint(0, 7, (500, 4), dtype=torch.int32)
+    rows, inverse = unique_rows(coors)
+    expected_rows, expected_inverse = torch.unique(coors, dim=0, return_inverse=True)
+    assert torch.equal(rows, expected_rows) and torch.equal(inverse, expected_inverse)
+    assert rows.dtype == coors.dtype
+
+
+def test_rotated_overlaps_by_hand():
+    """Two 4×2 boxes crossed at 90° share a 2×2 square: IoU 4 / (8 + 8 − 4); criterion 2 is the area."""
+    from mmdl_lib.openmmlab.ops import rotated_overlaps
+
+    a = np.array([[0, 0, 4, 2, 0.0], [1, 0, 4, 2, 0.0]])
+    b = np.array([[0, 0, 4, 2, math.pi / 2], [50, 50, 1, 1, 0.0]])
+    iou = rotated_overlaps(a, b)
+    assert iou[0, 0] == pytest.approx(1 / 3, abs=1e-5) and iou[0, 1] == 0 and iou[1, 1] == 0
+    assert rotated_overlaps(a, b, 2)[0, 0] == pytest.approx(4.0, abs=1e-4)
+    assert rotated_overlaps(a, b, 0)[0, 0] == pytest.approx(0.5, abs=1e-5)
+    assert rotated_overlaps(a[:1], a[1:])[0, 0] == pytest.approx(6 / 10, abs=1e-5)  # shifted by 1 m along 4 m
+    assert rotated_overlaps(np.zeros((0, 5)), b).shape == (0, 2)

@@ -1,0 +1,38 @@
+"""Training and inference helpers for mmdet3d detectors on the book's KITTI samples (chapter 03).
+
+Samples come from :func:`mmdl_lib.openmmlab.kitti.detector_sample`; batches are collated by
+:func:`~mmdl_lib.openmmlab.kitti.collate_samples` (which refuses frames that lost their ground
+truth); the training loop is the book's :func:`~mmdl_lib.engine.trainer.fit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..openmmlab.kitti import collate_samples
+from ..progress import tqdm
+
+
+def detector_loss(model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+    """The detector's own losses on a raw batch (classification, boxes, direction) and their sum."""
+    data = model.data_preprocessor(batch, True)
+    losses = model.loss(data["inputs"], data["data_samples"])
+    terms = {name.removeprefix("loss_"): sum(v) if isinstance(v, (list, tuple)) else v
+             for name, v in losses.items() if name.startswith("loss")}
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+@torch.no_grad()
+def predict_samples(model: torch.nn.Module, samples: list[dict], batch_size: int = 8,
+                    desc: str = "predict") -> list[Any]:
+    """``pred_instances_3d`` (``bboxes_3d``, ``scores_3d``, ``labels_3d``, on the CPU) of every sample."""
+    model.eval()
+    out = []
+    for start in tqdm(range(0, len(samples), batch_size), desc=desc):
+        data = model.data_preprocessor(collate_samples(samples[start:start + batch_size]), False)
+        for result in model.predict(data["inputs"], data["data_samples"]):
+            out.append(result.pred_instances_3d.to("cpu"))
+    return out

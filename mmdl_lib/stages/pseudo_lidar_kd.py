@@ -1,0 +1,293 @@
+"""Chapter 03: pseudo-LiDAR knowledge distillation for KITTI 3D detection with MVX-Net (seed 001).
+
+Steps the notebook calls: :func:`load_frames`, :func:`depth_network` (GLPN: KITTI weights, or the
+small one trained here and cached), :func:`predict_depths`, :func:`estimate_scale`,
+:func:`pseudo_clouds` (written as velodyne ``.bin`` files), :func:`samples` (the same labels for
+every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`train_student`
+(image + pseudo-LiDAR, the two-phase KD schedule), :func:`evaluate` (mmdet3d's KITTI AP|R40) and
+:func:`parameter_table`. Models, losses, metrics and figures live in their modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..cache import cache_key, cached_folder
+from ..config import StageConfig
+from ..data.kitti import read_depth
+from ..data.pseudo_lidar import PixelRays, depth_to_points, estimate_depth_scale, image_fov_mask, lidar_depth_pairs
+from ..data.pseudo_lidar import write_velodyne
+from ..data.validation import read_text
+from ..engine import fit, load_weights, save_weights
+from ..engine.detection import detector_loss, predict_samples  # noqa: F401 (the notebook calls predict_samples)
+from ..errors import DataFormatError
+from ..losses.detection_kd import KDWeights
+from ..metrics.kitti3d import detection_annotation, gt_annotation, kitti_ap
+from ..models.depth import build_glpn, depth_loss, network_size, normalise, predict_depth, resize_depth_targets
+from ..models.detection_kd import PseudoLidarKD
+from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint
+from ..openmmlab.checkpoints import load_detector_weights
+from ..openmmlab.kitti import KITTI_CLASSES, KittiFrame, detector_sample, load_frame, require_ground_truth
+from ..paths import data_dir
+from ..runtime import seed_everything
+from ..synth import WORLD_VERSION, ensure_synthetic
+
+PACKAGED_MVXNET = "mmdet3d::mvxnet/mvxnet_fpn_dv_second_secfpn_8xb2-80e_kitti-3d-3class.py"
+
+
+@dataclass
+class PseudoLidarKDConfig(StageConfig):
+    data_root: str | None = None  # KITTI object root (training/, ImageSets/); None → synthetic (smoke) or $MMDL_DATA/kitti
+    synthetic_preset: str = "smoke"
+    detector_config: str = PACKAGED_MVXNET  # an OpenMMLab config: the book's by name or "mmdet3d::<path>"
+    teacher_checkpoint: str | None = None  # released MVX-Net weights (.pth): skip training the teacher
+    trust_checkpoint: bool = False  # a .pth with pickled objects loads only when the user trusts it
+    image_scale: float = 1.0  # the detector's image size relative to the camera's
+    depth_pretrained: bool = True  # GLPN with KITTI weights; False → the small GLPN trained on depth_2
+    depth_width: int = 1216  # GLPN's input size (multiples of 32)
+    depth_height: int = 352
+    depth_epochs: int = 0
+    depth_lr: float = 2e-3
+    depth_max_depth: int | None = None  # run GLPN's head with this max_depth; 10 = transformers' default
+    depth_scale: float | None = None  # None → estimated from LiDAR (median ratio); the seed used 8.0
+    keep_ratio: float = 0.1  # share of the pixels kept as points (the seed's 10 %)
+    pseudo_intensity: float = 0.5  # a camera cannot measure reflectance (the seed's 0.5)
+    max_point_depth: float = 80.0
+    teacher_epochs: int = 40
+    phase_epochs: list[int] | None = None  # epochs per KD phase; None → [20, 10]
+    phase_weights: list[list[float]] | None = None  # Det/Feat/Logit per phase; None → the seed's
+    batch_size: int = 2
+    lr: float = 1e-3
+    student_lr: float = 2e-4
+    feature_projection: Literal["conv1d", "identity"] = "conv1d"
+    kd_temperature: float = 1.0
+    compare: bool = True  # the student with each KD term alone, and the direct-feature variant
+    visualize: bool = True
+
+    PROFILES = {
+        "smoke": {"detector_config": "mvxnet_kitti_smoke", "image_scale": 0.5, "depth_pretrained": False,
+                  "depth_width": 320, "depth_height": 96, "depth_epochs": 6, "teacher_epochs": 5,
+                  "phase_epochs": [1, 1], "batch_size": 4, "lr": 2e-3, "student_lr": 1e-3},
+        "full": {},
+    }
+
+    def phases(self) -> list[tuple[int, KDWeights]]:
+        epochs = self.phase_epochs or [20, 10]
+        weights = self.phase_weights or [[1.0, 2.0, 1.0], [3.0, 1.5, 1.5]]
+        return [(e, KDWeights.of(w)) for e, w in zip(epochs, weights)]
+
+
+CONFIG = PseudoLidarKDConfig
+
+
+def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
+    """What the chapter's smoke run must show (read by the book test from the run record)."""
+    car = {name: m["Car"] for name, m in metrics["ap"].items()}
+    bev = {name: c["bev"]["moderate"] for name, c in car.items()}
+    threed = {name: c["3d"]["moderate"] for name, c in car.items()}
+    kd, plain = "student, KD", "student, no KD"
+    return {"teacher Car BEV AP|R40 (moderate) clearly above zero": bev["teacher"] >= 10.0,
+            "teacher above both students (Car BEV, moderate)": bev["teacher"] > max(bev[kd], bev[plain]),
+            "KD student above the student without KD (Car BEV or 3D, moderate)":
+                bev[kd] > bev[plain] or threed[kd] > threed[plain]}
+
+
+def resolve_kitti_root(cfg: PseudoLidarKDConfig) -> Path:
+    if cfg.data_root:
+        return Path(cfg.data_root)
+    if cfg.profile == "smoke":
+        return ensure_synthetic("kitti", cfg.synthetic_preset, cfg.seed)
+    return data_dir() / "kitti"
+
+
+def load_frames(root: Path, split: str) -> list[KittiFrame]:
+    """The frames of ``ImageSets/<split>.txt`` (an empty or missing split is an error naming the file)."""
+    path = root / "ImageSets" / f"{split}.txt"
+    ids = read_text(path, "KITTI split file").split()
+    if not ids:
+        raise DataFormatError(path, "the split lists no frame")
+    return [load_frame(root, frame) for frame in ids]
+
+
+def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path, device: torch.device):
+    """GLPN with KITTI weights (full), or the small GLPN trained on the training frames' ``depth_2``
+    maps with GLPN's scale-invariant log loss (smoke), cached under its settings and data."""
+    if cfg.depth_pretrained:
+        return build_glpn("full", pretrained=True).to(device)
+    model = build_glpn("smoke")
+    size = network_size((cfg.depth_width, cfg.depth_height))
+
+    def train_it(folder: Path) -> None:
+        seed_everything(cfg.seed)
+        images = torch.stack([torch.from_numpy(f.image.copy()).permute(2, 0, 1) for f in train])
+        pixels = torch.nn.functional.interpolate(normalise(images), size=(size[1], size[0]), mode="bilinear")
+        depth = torch.stack([torch.from_numpy(read_depth(root / "training" / "depth_2" / f"{f.frame}.png"))
+                             for f in train])
+        data = list(zip(pixels, resize_depth_targets(depth, size)))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.depth_lr, weight_decay=0.01)
+        steps = cfg.depth_epochs * -(-len(data) // 8)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.depth_lr, total_steps=steps, pct_start=0.2)
+        fit(model, optimizer, depth_loss, data, epochs=cfg.depth_epochs, batch_size=8, device=device, seed=cfg.seed,
+            scheduler=scheduler, checkpoint_dir=folder / "checkpoints", amp=False, desc="depth network")
+        save_weights(model, folder / "glpn.safetensors")
+
+    key = cache_key({"size": size, "epochs": cfg.depth_epochs, "lr": cfg.depth_lr, "seed": cfg.seed,
+                     "root": str(root), "preset": cfg.synthetic_preset, "world": WORLD_VERSION, "lib": __version__,
+                     "frames": [f.frame for f in train]})
+    folder, built = cached_folder("pseudo_lidar_depth", key, train_it)
+    return (model if built else load_weights(model, folder / "glpn.safetensors")).to(device)
+
+
+def predict_depths(cfg: PseudoLidarKDConfig, model, frames: list[KittiFrame], device: torch.device,
+                   max_depth: int | None = None) -> np.ndarray:
+    images = torch.stack([torch.from_numpy(f.image.copy()).permute(2, 0, 1) for f in frames])
+    return predict_depth(model, images, network_size((cfg.depth_width, cfg.depth_height)), device,
+                         max_depth=max_depth if max_depth is not None else cfg.depth_max_depth)
+
+
+def estimate_scale(depths: np.ndarray, frames: list[KittiFrame]) -> float:
+    """Median of LiDAR depth / predicted depth over the training frames' scan points."""
+    return estimate_depth_scale([lidar_depth_pairs(d, f.points, f.calib) for d, f in zip(depths, frames)])
+
+
+def pseudo_clouds(cfg: PseudoLidarKDConfig, depths: np.ndarray, frames: list[KittiFrame], scale: float,
+                  out: Path | None = None) -> list[np.ndarray]:
+    """Pseudo-LiDAR of every frame (the seed's fixes as parameters); written as ``<out>/<frame>.bin``."""
+    rng = np.random.default_rng(cfg.seed)
+    rays: dict[tuple, PixelRays] = {}
+    clouds = []
+    for depth, frame in zip(depths, frames):
+        key = (frame.calib.P2.tobytes(), frame.calib.Tr_velo_to_cam.tobytes(), frame.size)
+        rays.setdefault(key, PixelRays.build(frame.calib, frame.size))
+        cloud = depth_to_points(depth, rays[key], scale, cfg.keep_ratio, cfg.pseudo_intensity,
+                                cfg.max_point_depth, rng)
+        if out is not None:
+            write_velodyne(out / f"{frame.frame}.bin", cloud)
+        clouds.append(cloud)
+    return clouds
+
+
+def lidar_in_view(frame: KittiFrame) -> np.ndarray:
+    """The scan's points inside the camera image (mmdet3d's ``velodyne_reduced``)."""
+    return frame.points[image_fov_mask(frame.points, frame.calib, frame.size)]
+
+
+def samples(cfg: PseudoLidarKDConfig, frames: list[KittiFrame], clouds: list[np.ndarray] | None,
+            source: str, point_range: tuple[float, ...], image_scale: float | None = None) -> list[dict]:
+    """Detector samples of one point source (``clouds`` None → the real scans), labels the frames' own."""
+    scale = cfg.image_scale if image_scale is None else image_scale
+    return [detector_sample(f, lidar_in_view(f) if clouds is None else c, source, KITTI_CLASSES, scale, point_range)
+            for f, c in zip(frames, clouds if clouds is not None else [None] * len(frames))]
+
+
+def detector_settings(cfg: PseudoLidarKDConfig):
+    config = load_config(cfg.detector_config)
+    return config, tuple(float(v) for v in config.point_cloud_range)
+
+
+def _schedule(model, parameters, lr: float, epochs: int, n: int, batch_size: int):
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.01)
+    steps = max(1, epochs * -(-n // batch_size))
+    return optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.2)
+
+
+def get_teacher(cfg: PseudoLidarKDConfig, train: list[dict], device: torch.device) -> tuple[torch.nn.Module, list]:
+    """The image + LiDAR MVX-Net: released weights (``teacher_checkpoint``) or trained here and cached."""
+    config, _ = detector_settings(cfg)
+    seed_everything(cfg.seed)
+    teacher = build_model(config, "mmdet3d")
+    if cfg.teacher_checkpoint:
+        load_openmmlab_checkpoint(teacher, cfg.teacher_checkpoint, trusted=cfg.trust_checkpoint)
+        return teacher.to(device).eval(), []
+    require_ground_truth(train, "teacher training set")
+    history: list = []
+
+    def train_it(folder: Path) -> None:
+        optimizer, scheduler = _schedule(teacher, teacher.parameters(), cfg.lr, cfg.teacher_epochs, len(train),
+                                         cfg.batch_size)
+        history.extend(fit(teacher, optimizer, detector_loss, train, epochs=cfg.teacher_epochs,
+                           batch_size=cfg.batch_size, device=device, seed=cfg.seed, collate_fn=_collate,
+                           scheduler=scheduler, checkpoint_dir=folder / "checkpoints", amp=False, desc="teacher"))
+        save_weights(teacher, folder / "teacher.safetensors")
+
+    key = cache_key({"config": config.model.to_dict(), "epochs": cfg.teacher_epochs, "lr": cfg.lr,
+                     "batch": cfg.batch_size, "scale": cfg.image_scale, "seed": cfg.seed,
+                     "root": cfg.data_root, "preset": cfg.synthetic_preset, "world": WORLD_VERSION,
+                     "lib": __version__, "frames": [s["data_sample"].metainfo["sample_idx"] for s in train]})
+    folder, built = cached_folder("pseudo_lidar_teacher", key, train_it)
+    if not built:
+        load_detector_weights(teacher, folder / "teacher.safetensors")
+    return teacher.to(device).eval(), history
+
+
+def _collate(batch: list[dict]) -> dict:
+    from ..openmmlab.kitti import collate_samples
+
+    return collate_samples(batch)
+
+
+def train_student(cfg: PseudoLidarKDConfig, kd: PseudoLidarKD, train: list[dict], device: torch.device,
+                  use: tuple[str, ...] = ("det", "feat", "logit"), checkpoint_dir: Path | None = None,
+                  desc: str = "student") -> list[dict]:
+    """Fine-tune ``kd.student`` (initialised from the teacher) on pseudo-LiDAR through the phases of
+    ``cfg.phases()``; ``use`` switches terms off (weight 0) for the ablations. Returns every step's
+    loss terms (unweighted), with its phase."""
+    require_ground_truth(train, "student training set")
+    history: list[dict] = []
+    trainable = [p for n, p in kd.named_parameters() if not n.startswith("teacher.")]
+    for phase, (epochs, weights) in enumerate(cfg.phases(), 1):
+        kd.weights = KDWeights(*(w if name in use else 0.0 for name, w in
+                                 zip(("det", "feat", "logit"), (weights.det, weights.feat, weights.logit))))
+        optimizer, scheduler = _schedule(kd, trainable, cfg.student_lr, epochs, len(train), cfg.batch_size)
+        steps: list[dict] = []
+        fit(kd, optimizer, lambda model, batch: model.terms(batch), train, epochs=epochs,
+            batch_size=cfg.batch_size, device=device, seed=cfg.seed + phase, collate_fn=_collate,
+            scheduler=scheduler, amp=False, desc=f"{desc} phase {phase}", step_log=steps,
+            checkpoint_dir=checkpoint_dir / f"phase{phase}" if checkpoint_dir else None,
+            settings={**cfg.fingerprint(), "use": list(use), "phase": phase})
+        history += [{**row, "phase": phase} for row in steps]
+    return history
+
+
+def evaluate(model: torch.nn.Module, frames: list[KittiFrame], samples_: list[dict],
+             point_range: tuple[float, ...], desc: str = "evaluate") -> tuple[dict, list]:
+    """KITTI AP|R40 of ``model`` on ``samples_`` (mmdet3d's ``kitti_eval``) and its predictions."""
+    predictions = predict_samples(model, samples_, desc=desc)
+    gts = [gt_annotation(f.objects) for f in frames]
+    dts = [detection_annotation(p.bboxes_3d, p.scores_3d, p.labels_3d, f.calib, f.size, KITTI_CLASSES, point_range)
+           for p, f in zip(predictions, frames)]
+    return kitti_ap(gts, dts), predictions
+
+
+def perfect_score(frames: list[KittiFrame]) -> dict:
+    """AP|R40 of the ground truth scored against itself: the ceiling on this split (below 100 when a
+    class has fewer than 40 boxes at a difficulty, a property of the official 40-point sampling)."""
+    gts = [gt_annotation(f.objects) for f in frames]
+    dts = [{**g, "score": np.linspace(1.0, 0.5, len(g["name"]))} for g in gts]
+    return kitti_ap(gts, dts)
+
+
+def outside_frame(cfg: PseudoLidarKDConfig, reference: KittiFrame) -> tuple[KittiFrame, float]:
+    """A frame from another camera (the synthetic world's ``tiny`` KITTI set: its own focal length,
+    image size and calibration) and the image scale that gives the detector the image height it
+    was trained on."""
+    frame = load_frame(ensure_synthetic("kitti", "tiny", cfg.seed + 1), "000000")
+    return frame, cfg.image_scale * reference.image.shape[0] / frame.image.shape[0]
+
+
+def parameter_table() -> dict[str, float]:
+    """Millions of parameters of the seed's comparison models, each built from its packaged config."""
+    configs = {"MVX-Net": PACKAGED_MVXNET, "PGD": "mmdet3d::pgd/pgd_r101-caffe_fpn_head-gn_4xb3-4x_kitti-mono3d.py",
+               "ImVoxelNet": "mmdet3d::imvoxelnet/imvoxelnet_8xb4_kitti-3d-car.py",
+               "SMOKE": "mmdet3d::smoke/smoke_dla34_dlaneck_gn-all_4xb8-6x_kitti-mono3d.py"}
+    count = {name: sum(p.numel() for p in build_model(load_config(path), "mmdet3d", init_weights=False).parameters())
+             for name, path in configs.items()}
+    glpn = sum(p.numel() for p in build_glpn("full").parameters())
+    return {**{k: v / 1e6 for k, v in count.items()}, "GLPN (KITTI)": glpn / 1e6,
+            "ours: GLPN + MVX-Net": (glpn + count["MVX-Net"]) / 1e6}

@@ -1,0 +1,25 @@
+"""GLPN depth for chapter 03: built from configs, predictions at the image size, max_depth scaling."""
+
+import numpy as np
+import pytest
+import torch
+
+from mmdl_lib.models.depth import build_glpn, network_size, predict_depth
+
+
+def test_smoke_glpn_predicts_at_the_image_size_and_max_depth_scales_it():
+    torch.manual_seed(0)
+    model = build_glpn("smoke")
+    images = torch.randint(0, 255, (2, 3, 94, 310), dtype=torch.uint8)
+    size = network_size((310, 94))
+    assert size == (320, 96)
+    depth = predict_depth(model, images, size, torch.device("cpu"))
+    assert depth.shape == (2, 94, 310) and (depth > 0).all() and depth.max() <= 80
+    shrunk = predict_depth(model, images, size, torch.device("cpu"), max_depth=10)
+    assert np.allclose(depth / shrunk, 8.0, rtol=1e-4)  # the seed's ×8: max_depth 80 run as 10
+    assert model.config.max_depth == 80  # restored
+
+
+def test_the_full_architecture_is_glpn_kitti_size():
+    params = sum(p.numel() for p in build_glpn("full").parameters())
+    assert 60e6 < params < 63e6  # GLPN with a MiT-b4 encoder: 62 M in the paper
