@@ -138,3 +138,8 @@ def read_depth(path: str | Path, size: tuple[int, int] | None = None) -> np.ndar
     if depth.dtype != np.uint16 and (depth.min() < 0 or depth.max() > 65535):
         raise DataFormatError(path, f"values {depth.min()}–{depth.max()} do not fit 16 bits")
     return depth.astype(np.float32) / 256.0
+
+
+def read_depth_maps(root: str | Path, frames: list[str], size: tuple[int, int] | None = None) -> np.ndarray:
+    """``training/depth_2`` maps of ``frames`` stacked (N, H, W) in metres, each checked to be ``size`` (w, h)."""
+    return np.stack([read_depth(Path(root) / "training" / "depth_2" / f"{frame}.png", size) for frame in frames])

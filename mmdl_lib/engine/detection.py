@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from ..openmmlab.kitti import collate_samples
+from ..metrics.kitti3d import detection_annotation, gt_annotation, kitti_ap
+from ..openmmlab.kitti import KittiFrame, collate_samples
 from ..progress import tqdm
 
 
@@ -36,3 +37,14 @@ def predict_samples(model: torch.nn.Module, samples: list[dict], batch_size: int
         for result in model.predict(data["inputs"], data["data_samples"]):
             out.append(result.pred_instances_3d.to("cpu"))
     return out
+
+
+def evaluate_kitti(model: torch.nn.Module, frames: list[KittiFrame], samples: list[dict],
+                   point_range: tuple[float, ...], classes: tuple[str, ...], desc: str = "evaluate") -> tuple[dict, list]:
+    """KITTI AP|R40 of ``model`` on ``samples`` (one per frame, same order) against the frames' own
+    ``label_2`` (mmdet3d's ``kitti_eval``), and the predictions."""
+    predictions = predict_samples(model, samples, desc=desc)
+    gts = [gt_annotation(f.objects) for f in frames]
+    dts = [detection_annotation(p.bboxes_3d, p.scores_3d, p.labels_3d, f.calib, f.size, classes, point_range)
+           for p, f in zip(predictions, frames)]
+    return kitti_ap(gts, dts, classes), predictions

@@ -35,6 +35,14 @@ def move_to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def one_cycle_adamw(parameters: Any, lr: float, epochs: int, n: int, batch_size: int, weight_decay: float = 0.01,
+                    pct_start: float = 0.2) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW with a one-cycle schedule over ``epochs`` passes of ``n`` samples in batches of ``batch_size``."""
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    steps = max(1, epochs * -(-n // batch_size))
+    return optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=pct_start)
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 

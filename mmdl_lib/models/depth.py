@@ -89,6 +89,20 @@ def resize_depth_targets(depth: torch.Tensor, size: tuple[int, int]) -> torch.Te
     return F.interpolate(depth[:, None], size=(size[1], size[0]), mode="nearest")[:, 0]
 
 
+def train_depth(model, images: torch.Tensor, depth: torch.Tensor, size: tuple[int, int], epochs: int, lr: float,
+                device: torch.device, seed: int = 0, checkpoint_dir=None, batch_size: int = 8) -> list[dict]:
+    """Train GLPN on uint8 images (N, 3, H, W) and depth maps (N, H, W; 0 = none) at ``size`` (w, h)
+    with its scale-invariant log loss, AdamW and a one-cycle schedule (the book's ``fit``)."""
+    from ..engine import fit
+    from ..engine.trainer import one_cycle_adamw
+
+    pixels = F.interpolate(normalise(images), size=(size[1], size[0]), mode="bilinear", align_corners=False)
+    data = list(zip(pixels, resize_depth_targets(depth, size)))
+    optimizer, scheduler = one_cycle_adamw(model.parameters(), lr, epochs, len(data), batch_size)
+    return fit(model, optimizer, depth_loss, data, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
+               scheduler=scheduler, checkpoint_dir=checkpoint_dir, amp=False, desc="depth network")
+
+
 def depth_loss(model, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
     """GLPN's own scale-invariant log loss (``labels`` → ``loss``; pixels with depth 0 are ignored)."""
     pixels, target = batch

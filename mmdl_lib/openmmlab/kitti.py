@@ -63,6 +63,12 @@ class KittiFrame:
     def size(self) -> tuple[int, int]:
         return self.image.shape[1], self.image.shape[0]
 
+    def points_in_view(self) -> np.ndarray:
+        """The scan's points inside the camera image (mmdet3d's ``velodyne_reduced`` for KITTI)."""
+        from ..data.pseudo_lidar import image_fov_mask
+
+        return self.points[image_fov_mask(self.points, self.calib, self.size)]
+
 
 def load_frame(root: str | Path, frame: str, part: str = "training") -> KittiFrame:
     """Read one frame with the book's validating readers (labels checked against the image size)."""

@@ -1,7 +1,6 @@
 """GLPN depth for chapter 03: built from configs, predictions at the image size, max_depth scaling."""
 
 import numpy as np
-import pytest
 import torch
 
 from mmdl_lib.models.depth import build_glpn, network_size, predict_depth
