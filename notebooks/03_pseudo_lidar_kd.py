@@ -240,8 +240,10 @@ results["teacher on true-depth pseudo-LiDAR"], _ = stage.evaluate(
 # the teacher's wherever the teacher sees an object.
 #
 # The seed's schedule: **Det / Feat / Logit = 1.0 / 2.0 / 1.0** first; when the student stopped
-# detecting, a second phase at **3.0 / 1.5 / 1.5**. The teacher's outputs are computed once per
-# training frame and reused by every student.
+# detecting, a second phase at **3.0 / 1.5 / 1.5**. The image branch (ResNet + FPN) stays at the
+# teacher's weights — both models see the same image — so only the point branch, the part that
+# meets pseudo-LiDAR, is fine-tuned; the teacher's outputs and image features are computed once
+# per training frame and reused by every student.
 
 # %%
 import copy

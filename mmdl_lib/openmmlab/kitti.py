@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import MMDLError
 from ..data.kitti import KittiCalib, KittiObject, read_calib, read_label, read_velodyne
 from ..data.validation import open_image
+from ..errors import MMDLError
 
 KITTI_CLASSES = ("Pedestrian", "Cyclist", "Car")  # mmdet3d's 3-class order
 

@@ -50,6 +50,7 @@ def test_one_kd_step_changes_only_the_student(frames, point_range):
     changed = [k for k, v in kd.student.state_dict().items() if v.is_floating_point()
                and not torch.equal(v, before_student[k])]
     assert any("pts_bbox_head" in k for k in changed) and any("pts_voxel_encoder" in k for k in changed)
+    assert not any(k.startswith(("img_backbone", "img_neck")) for k in changed)  # the frozen image branch
     assert not torch.equal(kd.projector.conv.weight, before_projector)
 
 
