@@ -137,8 +137,9 @@ depth_panels(example.image, {"GLPN": depths["val"][0], **({"depth_2 (truth)": tr
 # Instead of assuming a factor we **estimate** it: project the training frames' real scans into
 # the image and take the median of LiDAR depth / predicted depth. GLPN's head ends in
 # `sigmoid · max_depth`; the KITTI checkpoint was trained with `max_depth = 80`, but
-# transformers' `GLPNConfig` defaults to **10** — a model run with the default predicts depths 8×
-# too small, which is exactly the seed's factor.
+# transformers' `GLPNConfig` defaults to **10** — a model run with the default predicts depths
+# 80 / 10 = 8× too small: one plausible cause of the seed's factor, and one that the estimate
+# below catches without knowing the cause.
 
 # %%
 scales = {"as trained (max_depth 80)": stage.estimate_scale(
@@ -157,13 +158,12 @@ print({k: round(v, 2) for k, v in scales.items()}, "· scale used:", round(scale
 # KITTI velodyne `.bin`, so any KITTI tool reads it.
 
 # %%
+from mmdl_lib.openmmlab.kitti import lidar_boxes
 from mmdl_lib.viz.lidar import bev_panels, cloud_figure
 
 pseudo_dir = run.folder / "pseudo_lidar" / "velodyne"
 clouds = {split: stage.pseudo_clouds(cfg, depths[split], f, scale, out=pseudo_dir) for split, f in frames.items()}
 real = example.points_in_view()
-from mmdl_lib.openmmlab.kitti import lidar_boxes
-
 example_boxes, _ = lidar_boxes(example.objects, example.calib)
 print(f"{len(list(pseudo_dir.glob('*.bin')))} pseudo-LiDAR scans written · mean points per frame: "
       f"real {np.mean([len(f.points_in_view()) for f in frames['val']]):.0f}, "
@@ -177,7 +177,7 @@ cloud_figure({"real LiDAR": real, "pseudo-LiDAR": clouds["val"][0]})
 # %% [markdown]
 # ## One set of labels for every point source
 #
-# The seed lost weeks to `detection_loss = 0.0`: its pseudo-LiDAR frames had no annotation files,
+# The seed was stuck on `detection_loss = 0.0`: its pseudo-LiDAR frames had no annotation files,
 # so the detector saw no object and its detection loss was exactly zero. Here a sample is built
 # from a frame's `label_2` whatever its points are, and the collate step **refuses** a frame whose
 # labels list objects in range while its sample carries none:
