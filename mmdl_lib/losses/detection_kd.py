@@ -38,7 +38,7 @@ def logit_kd_loss(student: tuple[list[torch.Tensor], ...], teacher: tuple[list[t
 
     - classification: binary cross-entropy of the student's logits against the teacher's
       probabilities at temperature ``T`` (× T², Hinton's scaling), over every anchor and class;
-    - boxes: smooth-L1 between the students' and the teacher's box deltas, each anchor weighted by
+    - boxes: smooth-L1 between the student's and the teacher's box deltas, each anchor weighted by
       the teacher's confidence (its highest class probability), so that the teacher's views of the
       objects, not of the empty road, are what the regression copies.
     """
