@@ -92,6 +92,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mmdl_lib.openmmlab.kitti import load_split
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
 from mmdl_lib.stages import pseudo_lidar_kd as stage
@@ -101,7 +102,7 @@ torch_device = select_device(cfg.device)
 seed_everything(cfg.seed)
 run = Run.start("pseudo_lidar_kd", cfg.profile, cfg.seed, resume=cfg.resume)
 root = stage.resolve_kitti_root(cfg)
-frames = {split: stage.load_frames(root, split) for split in ("train", "val")}
+frames = {split: load_split(root, split) for split in ("train", "val")}
 mmdet3d_config, point_range = stage.detector_settings(cfg)
 print({split: len(f) for split, f in frames.items()}, "frames ·", f"{frames['val'][0].size[0]}×{frames['val'][0].size[1]} px",
       "· point range", point_range)
@@ -115,20 +116,19 @@ print({split: len(f) for split, f in frames.items()}, "frames ·", f"{frames['va
 # standard depth metrics:
 
 # %%
-from mmdl_lib.data.kitti import read_depth
+from mmdl_lib.data.kitti import read_depth_maps
 from mmdl_lib.metrics.depth import depth_metrics
 from mmdl_lib.viz.lidar import depth_panels
 
 depth_model = stage.depth_network(cfg, frames["train"], root, torch_device)
 depths = {split: stage.predict_depths(cfg, depth_model, f, torch_device) for split, f in frames.items()}
-truth = {f.frame: read_depth(root / "training" / "depth_2" / f"{f.frame}.png")
-         for f in frames["val"] if (root / "training" / "depth_2" / f"{f.frame}.png").is_file()}
-depth_quality = (depth_metrics(np.stack([d for d, f in zip(depths["val"], frames["val"]) if f.frame in truth]),
-                               np.stack(list(truth.values()))) if truth else {})
-print({k: round(v, 3) for k, v in depth_quality.items()})
 example = frames["val"][0]
-depth_panels(example.image, {"GLPN": depths["val"][0], **({"depth_2 (truth)": truth[example.frame]}
-                                                          if example.frame in truth else {})});
+# the KITTI object release has no depth maps; the synthetic world writes them to training/depth_2
+has_truth = all((root / "training" / "depth_2" / f"{f.frame}.png").is_file() for f in frames["val"])
+truth = read_depth_maps(root, [f.frame for f in frames["val"]], example.size) if has_truth else None
+depth_quality = depth_metrics(depths["val"], truth) if truth is not None else {}
+print({k: round(v, 3) for k, v in depth_quality.items()})
+depth_panels(example.image, {"GLPN": depths["val"][0], **({"depth_2 (truth)": truth[0]} if has_truth else {})});
 
 # %% [markdown]
 # ### Why the seed multiplied by 8
@@ -142,11 +142,11 @@ depth_panels(example.image, {"GLPN": depths["val"][0], **({"depth_2 (truth)": tr
 # below catches without knowing the cause.
 
 # %%
-scales = {"as trained (max_depth 80)": stage.estimate_scale(
-              stage.predict_depths(cfg, depth_model, frames["train"], torch_device, max_depth=80), frames["train"]),
-          "GLPNConfig default (max_depth 10)": stage.estimate_scale(
-              stage.predict_depths(cfg, depth_model, frames["train"], torch_device, max_depth=10), frames["train"])}
-scale = cfg.depth_scale if cfg.depth_scale is not None else stage.estimate_scale(depths["train"], frames["train"])
+running = cfg.depth_max_depth or depth_model.config.max_depth
+# the head's output is proportional to max_depth, so the default's prediction is ours × 10 / running
+scales = {f"as run (max_depth {running})": stage.estimate_scale(depths["train"], frames["train"]),
+          "GLPNConfig default (max_depth 10)": stage.estimate_scale(depths["train"] * 10 / running, frames["train"])}
+scale = cfg.depth_scale if cfg.depth_scale is not None else scales[f"as run (max_depth {running})"]
 print({k: round(v, 2) for k, v in scales.items()}, "· scale used:", round(scale, 3))
 
 # %% [markdown]
@@ -209,23 +209,21 @@ except MMDLError as error:
 # (`mvxnet_kitti_smoke`); the teacher is trained once and cached.
 #
 # Three point sources for the same teacher, Car bird's-eye AP|R40 (moderate): the real scan;
-# pseudo-LiDAR from GLPN's depth; and pseudo-LiDAR back-projected from the **true** depth maps
-# (`depth_2`), which is what a perfect depth network would give. The gap between the last two is
-# the price of the depth network alone.
+# pseudo-LiDAR from GLPN's depth; and, where the dataset has depth maps (the synthetic world's
+# `depth_2`), pseudo-LiDAR back-projected from the **true** depth, which is what a perfect depth
+# network would give. The gap between the last two is the price of the depth network alone.
 
 # %%
-from mmdl_lib.data.kitti import read_depth_maps
-
 teacher, teacher_history = stage.get_teacher(cfg, teacher_train, torch_device)
 results, predictions = {}, {}
 results["teacher"], predictions["teacher"] = stage.evaluate(teacher, frames["val"], teacher_val, point_range, "teacher")
 results["teacher on pseudo-LiDAR (no fine-tuning)"], _ = stage.evaluate(teacher, frames["val"], student_val,
                                                                           point_range, "teacher on pseudo")
-true_depth = stage.pseudo_clouds(cfg, read_depth_maps(root, [f.frame for f in frames["val"]], frames["val"][0].size),
-                                 frames["val"], 1.0)  # what a perfect depth network would give
-results["teacher on true-depth pseudo-LiDAR"], _ = stage.evaluate(
-    teacher, frames["val"], stage.samples(cfg, frames["val"], true_depth, "true-depth pseudo-lidar", point_range),
-    point_range, "teacher on true depth")
+if has_truth:  # what a perfect depth network would give
+    true_depth = stage.pseudo_clouds(cfg, truth, frames["val"], 1.0)
+    results["teacher on true-depth pseudo-LiDAR"], _ = stage.evaluate(
+        teacher, frames["val"], stage.samples(cfg, frames["val"], true_depth, "true-depth pseudo-lidar", point_range),
+        point_range, "teacher on true depth")
 {name: round(r["Car"]["bev"]["moderate"], 2) for name, r in results.items()}
 
 # %% [markdown]

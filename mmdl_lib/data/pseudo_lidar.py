@@ -96,6 +96,25 @@ def depth_to_points(depth: np.ndarray, rays: PixelRays, scale: float = 1.0, keep
     return out
 
 
+def clouds_from_depths(depths: np.ndarray, calibs: list[KittiCalib], sizes: list[tuple[int, int]], scale: float = 1.0,
+                       keep_ratio: float = 1.0, intensity: float = 0.5, max_depth: float = 80.0, seed: int = 0,
+                       paths: list[Path] | None = None) -> list[np.ndarray]:
+    """:func:`depth_to_points` for a sequence of frames, the rays built once per camera; each cloud
+    is also written as a velodyne ``.bin`` to its entry of ``paths`` when given."""
+    rng = np.random.default_rng(seed)
+    rays: dict[tuple, PixelRays] = {}
+    clouds = []
+    for i, (depth, calib, size) in enumerate(zip(depths, calibs, sizes)):
+        key = (calib.P2.tobytes(), calib.R0_rect.tobytes(), calib.Tr_velo_to_cam.tobytes(), size)
+        if key not in rays:
+            rays[key] = PixelRays.build(calib, size)
+        cloud = depth_to_points(depth, rays[key], scale, keep_ratio, intensity, max_depth, rng)
+        if paths is not None:
+            write_velodyne(paths[i], cloud)
+        clouds.append(cloud)
+    return clouds
+
+
 def image_fov_mask(points: np.ndarray, calib: KittiCalib, size: tuple[int, int]) -> np.ndarray:
     """Points in front of the camera that project inside the ``size`` (w, h) image: mmdet3d's
     ``velodyne_reduced`` for KITTI, so that real and pseudo clouds cover the same field of view."""

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data.kitti import KittiCalib, KittiObject, read_calib, read_label, read_velodyne
-from ..data.validation import open_image
-from ..errors import MMDLError
+from ..data.validation import open_image, read_text
+from ..errors import DataFormatError, MMDLError
 
 KITTI_CLASSES = ("Pedestrian", "Cyclist", "Car")  # mmdet3d's 3-class order
 
@@ -79,6 +79,15 @@ def load_frame(root: str | Path, frame: str, part: str = "training") -> KittiFra
     objects = read_label(label, size) if part == "training" else []
     return KittiFrame(frame, image, read_calib(folder / "calib" / f"{frame}.txt"), objects,
                       read_velodyne(folder / "velodyne" / f"{frame}.bin"))
+
+
+def load_split(root: str | Path, split: str) -> list[KittiFrame]:
+    """The frames of ``ImageSets/<split>.txt`` (an empty or missing split is an error naming the file)."""
+    path = Path(root) / "ImageSets" / f"{split}.txt"
+    ids = read_text(path, "KITTI split file").split()
+    if not ids:
+        raise DataFormatError(path, "the split lists no frame")
+    return [load_frame(root, frame) for frame in ids]
 
 
 def in_range(boxes, point_range: tuple[float, ...] | None) -> torch.Tensor:

@@ -31,9 +31,9 @@ from ..metrics.retrieval import chance_report, retrieval_report
 from ..models.student import StudentConfig, build_student, save_student
 from ..models.teacher import CLIPTeacher
 from ..models.text import TeacherTextEncoder
-from ..paths import data_dir
+from ..paths import dataset_root
 from ..runtime import seed_everything
-from ..synth import WORLD_VERSION, ensure_synthetic
+from ..synth import WORLD_VERSION
 
 LOSS_COMBINATIONS = {"all three": (1.0, 1.0, 1.0), "L_clip only": (1.0, 0.0, 0.0), "L_sim only": (0.0, 1.0, 0.0),
                      "L_cos only": (0.0, 0.0, 1.0)}
@@ -80,12 +80,9 @@ CONFIG = ClipKDConfig
 
 
 def resolve_coco_root(cfg: ClipKDConfig) -> Path:
-    if cfg.data_root:
-        root = Path(cfg.data_root)
-    elif cfg.profile == "smoke":
-        return ensure_synthetic("coco", cfg.synthetic_preset, cfg.seed)
-    else:
-        root = data_dir() / "coco"
+    root = dataset_root(cfg.data_root, cfg.profile, "coco", cfg.synthetic_preset, cfg.seed)
+    if cfg.profile == "smoke" and not cfg.data_root:
+        return root
     if not (root / "annotations" / "instances_train2017.json").is_file():
         raise DataFormatError(root / "annotations" / "instances_train2017.json",
                               "COCO 2017 not found: download train2017/, val2017/ and annotations/ there, "

@@ -1,6 +1,6 @@
 """Chapter 03: pseudo-LiDAR knowledge distillation for KITTI 3D detection with MVX-Net (seed 001).
 
-Steps the notebook calls: :func:`load_frames`, :func:`depth_network` (GLPN: KITTI weights, or the
+Steps the notebook calls: :func:`load_split` (from :mod:`mmdl_lib.openmmlab.kitti`), :func:`depth_network` (GLPN: KITTI weights, or the
 small one trained here and cached), :func:`predict_depths`, :func:`estimate_scale`,
 :func:`pseudo_clouds` (written as velodyne ``.bin`` files), :func:`samples` (the same labels for
 every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`train_student`
@@ -21,12 +21,10 @@ from .. import __version__
 from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.kitti import read_depth_maps
-from ..data.pseudo_lidar import PixelRays, depth_to_points, estimate_depth_scale, lidar_depth_pairs, write_velodyne
-from ..data.validation import read_text
+from ..data.pseudo_lidar import clouds_from_depths, estimate_depth_scale, lidar_depth_pairs
 from ..engine import fit, load_weights, save_weights
 from ..engine.detection import detector_loss, evaluate_kitti
 from ..engine.trainer import one_cycle_adamw
-from ..errors import DataFormatError
 from ..losses.detection_kd import KDWeights
 from ..metrics.cost import count_parameters
 from ..models.depth import build_glpn, network_size, predict_depth, train_depth
@@ -35,7 +33,7 @@ from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint
 from ..openmmlab.checkpoints import load_detector_weights
 from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, collate_samples, detector_sample, load_frame,
                                require_ground_truth)
-from ..paths import data_dir
+from ..paths import dataset_root
 from ..runtime import seed_everything
 from ..synth import WORLD_VERSION, ensure_synthetic
 
@@ -101,20 +99,7 @@ def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
 
 
 def resolve_kitti_root(cfg: PseudoLidarKDConfig) -> Path:
-    if cfg.data_root:
-        return Path(cfg.data_root)
-    if cfg.profile == "smoke":
-        return ensure_synthetic("kitti", cfg.synthetic_preset, cfg.seed)
-    return data_dir() / "kitti"
-
-
-def load_frames(root: Path, split: str) -> list[KittiFrame]:
-    """The frames of ``ImageSets/<split>.txt`` (an empty or missing split is an error naming the file)."""
-    path = root / "ImageSets" / f"{split}.txt"
-    ids = read_text(path, "KITTI split file").split()
-    if not ids:
-        raise DataFormatError(path, "the split lists no frame")
-    return [load_frame(root, frame) for frame in ids]
+    return dataset_root(cfg.data_root, cfg.profile, "kitti", cfg.synthetic_preset, cfg.seed)
 
 
 def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path, device: torch.device):
@@ -139,11 +124,10 @@ def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path,
     return (model if built else load_weights(model, folder / "glpn.safetensors")).to(device)
 
 
-def predict_depths(cfg: PseudoLidarKDConfig, model, frames: list[KittiFrame], device: torch.device,
-                   max_depth: int | None = None) -> np.ndarray:
+def predict_depths(cfg: PseudoLidarKDConfig, model, frames: list[KittiFrame], device: torch.device) -> np.ndarray:
     images = torch.stack([torch.from_numpy(f.image.copy()).permute(2, 0, 1) for f in frames])
     return predict_depth(model, images, network_size((cfg.depth_width, cfg.depth_height)), device,
-                         max_depth=max_depth if max_depth is not None else cfg.depth_max_depth)
+                         max_depth=cfg.depth_max_depth)
 
 
 def estimate_scale(depths: np.ndarray, frames: list[KittiFrame]) -> float:
@@ -154,18 +138,9 @@ def estimate_scale(depths: np.ndarray, frames: list[KittiFrame]) -> float:
 def pseudo_clouds(cfg: PseudoLidarKDConfig, depths: np.ndarray, frames: list[KittiFrame], scale: float,
                   out: Path | None = None) -> list[np.ndarray]:
     """Pseudo-LiDAR of every frame (the seed's fixes as parameters); written as ``<out>/<frame>.bin``."""
-    rng = np.random.default_rng(cfg.seed)
-    rays: dict[tuple, PixelRays] = {}
-    clouds = []
-    for depth, frame in zip(depths, frames):
-        key = (frame.calib.P2.tobytes(), frame.calib.Tr_velo_to_cam.tobytes(), frame.size)
-        rays.setdefault(key, PixelRays.build(frame.calib, frame.size))
-        cloud = depth_to_points(depth, rays[key], scale, cfg.keep_ratio, cfg.pseudo_intensity,
-                                cfg.max_point_depth, rng)
-        if out is not None:
-            write_velodyne(out / f"{frame.frame}.bin", cloud)
-        clouds.append(cloud)
-    return clouds
+    return clouds_from_depths(depths, [f.calib for f in frames], [f.size for f in frames], scale, cfg.keep_ratio,
+                              cfg.pseudo_intensity, cfg.max_point_depth, cfg.seed,
+                              [out / f"{f.frame}.bin" for f in frames] if out is not None else None)
 
 
 def samples(cfg: PseudoLidarKDConfig, frames: list[KittiFrame], clouds: list[np.ndarray] | None,

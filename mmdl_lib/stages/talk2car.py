@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 
 from .. import __version__
@@ -33,7 +32,7 @@ from ..models import grounding_baselines
 from ..models.grounding import Talk2CarModel, ViTGroundingModel, build_head, head_kwargs, predict
 from ..models.student import StudentConfig, build_student, random_init
 from ..models.teacher import CLIPTeacher
-from ..paths import data_dir
+from ..paths import dataset_root
 from ..records import latest_run_folder
 from ..runtime import seed_everything
 from ..synth import WORLD_VERSION, ensure_synthetic
@@ -89,11 +88,7 @@ def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
 
 
 def resolve_talk2car_root(cfg: Talk2CarConfig) -> Path:
-    if cfg.data_root:
-        return Path(cfg.data_root)
-    if cfg.profile == "smoke":
-        return ensure_synthetic("talk2car", cfg.synthetic_preset, cfg.seed)
-    return data_dir() / "talk2car"
+    return dataset_root(cfg.data_root, cfg.profile, "talk2car", cfg.synthetic_preset, cfg.seed)
 
 
 def load_splits(cfg: Talk2CarConfig, root: Path) -> Talk2CarSplits:

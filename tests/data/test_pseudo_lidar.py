@@ -80,3 +80,15 @@ def test_pseudo_lidar_is_written_as_a_velodyne_scan(tmp_path):
     assert not list(path.parent.glob(".*partial"))
     with pytest.raises(DataFormatError, match="N×4"):
         write_velodyne(tmp_path / "bad.bin", points[:, :3])
+
+
+def test_clouds_of_several_frames_match_one_by_one_and_are_written(calib, tmp_path):
+    from mmdl_lib.data.pseudo_lidar import clouds_from_depths
+
+    depths = np.random.default_rng(2).uniform(2, 60, (3, 94, 310)).astype(np.float32)
+    paths = [tmp_path / f"{i:06d}.bin" for i in range(3)]
+    clouds = clouds_from_depths(depths, [calib] * 3, [(310, 94)] * 3, paths=paths)
+    rays = PixelRays.build(calib, (310, 94))
+    for depth, cloud, path in zip(depths, clouds, paths):
+        assert np.array_equal(cloud, depth_to_points(depth, rays))
+        assert np.array_equal(read_velodyne(path), cloud)
