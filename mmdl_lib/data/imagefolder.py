@@ -1,4 +1,5 @@
-"""An ImageNet-style folder (``train/<class>/*.png``) as square float tensors (chapter 02's pre-training)."""
+"""An ImageNet-style folder (``train/<class>/*.png``) as square float tensors (chapter 02's pre-training,
+chapter 05's token sets)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ class ImageFolderTensors(Dataset):
 
         if not Path(root).is_dir():
             raise DataFormatError(root, "image folder not found (expected <root>/<class>/<image>)")
-        self.folder = ImageFolder(str(root))
+        try:
+            self.folder = ImageFolder(str(root))
+        except FileNotFoundError as e:  # no class folders, or class folders without images
+            raise DataFormatError(root, f"not an image folder ({e})") from None
         self.size = size
 
     @property
@@ -31,5 +35,5 @@ class ImageFolderTensors(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         image, label = self.folder[index]
-        array = np.asarray(image.convert("RGB").resize((self.size, self.size)))
+        array = np.array(image.convert("RGB").resize((self.size, self.size)))  # writable, for torch
         return {"image": torch.from_numpy(array).permute(2, 0, 1).float() / 255.0, "label": label}

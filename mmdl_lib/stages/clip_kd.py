@@ -31,7 +31,7 @@ from ..metrics.retrieval import chance_report, retrieval_report
 from ..models.student import StudentConfig, build_student, save_student
 from ..models.teacher import CLIPTeacher
 from ..models.text import TeacherTextEncoder
-from ..paths import dataset_root
+from ..paths import cache_dir, dataset_root
 from ..runtime import seed_everything
 from ..synth import WORLD_VERSION
 
@@ -114,7 +114,7 @@ def _teacher_key(cfg: ClipKDConfig) -> str:
     return cache_key(fields)
 
 
-def get_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegionTextDataset,
+def get_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset | None, val: COCORegionTextDataset | None,
                 device: torch.device) -> tuple[CLIPTeacher, dict]:
     """The frozen teacher, and how it was obtained.
 
@@ -134,6 +134,14 @@ def get_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegion
     teacher = CLIPTeacher(cfg.teacher_name, weights=weights).to(device).freeze()
     history = json.loads((folder / "teacher.json").read_text())["history"]
     return teacher, {"name": cfg.teacher_name, "pretrained": None, "weights": str(weights), "history": history}
+
+
+def cached_teacher(cfg: ClipKDConfig, device: torch.device) -> tuple[CLIPTeacher, dict]:
+    """Chapter 01's teacher for a later chapter (05): the cached one, trained first if there is none."""
+    if cfg.teacher_pretrained or (cache_dir() / "clip_kd_teacher" / _teacher_key(cfg)).is_dir():
+        return get_teacher(cfg, None, None, device)  # nothing is trained: no regions needed
+    train, val = load_regions(cfg, resolve_coco_root(cfg))
+    return get_teacher(cfg, train, val, device)
 
 
 def _train_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegionTextDataset,

@@ -4,6 +4,7 @@ import ast
 import dataclasses
 import shutil
 import tomllib
+import types
 import typing
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def _other_value(hint, value):
     args = typing.get_args(hint)
     if typing.get_origin(hint) is typing.Literal:
         return next(a for a in args if a != value)
-    kinds = [a for a in args if a is not type(None)] or [hint]
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    kinds = [a for a in args if a is not type(None)] if union else [hint]
     kind = kinds[0]
     if typing.get_origin(kind) is typing.Literal:
         return next(a for a in typing.get_args(kind) if a != value)
