@@ -251,10 +251,10 @@ print(f"attentive probe: full {downstream['full tokens']['attentive_probe']:.3f}
 print(f"zero-shot with the encoder's own image embedding (class token): {reference_zero_shot:.3f}")
 
 # %% [markdown]
-# Read the zero-shot row with the reference beside it. In `smoke` the teacher learned its words
+# Read the zero-shot column with the reference beside it. In `smoke` the teacher learned its words
 # from chapter 01's region captions (colour, size, class of crops in street scenes), and even its
-# own class-token embedding classifies these object-centred crops near chance: the zero-shot column
-# says nothing about compression here. The probes do. With real CLIP weights (`full`) the
+# own class-token embedding classifies these object-centred crops little better than chance: the
+# zero-shot column says little about compression here. The probes do. With real CLIP weights (`full`) the
 # zero-shot column becomes the number to read.
 #
 # ## Inference on one image: where reconstruction is worst

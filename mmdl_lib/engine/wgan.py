@@ -5,8 +5,9 @@ batch drawn at random (Gulrajani et al., Algorithm 1). The critic minimises
 E[D(fake)] − E[D(real)] + λ·GP; the generator minimises ``w_adv``·(−E[D(fake)]) + ``w_ae``·AE.
 Fake samples are the compressed grids (B, D, m, m); real samples are original tokens, one drawn at
 random from each block, so they have the fake grid's shape (the gradient penalty interpolates
-between the two) and the critic costs the same on both, whatever the compression. One epoch is one pass of the generator over the training tokens; epochs are
-checkpointed and a new call resumes from the last one, seeded so the result is the same.
+between the two) and the critic costs the same on both, whatever the compression. One epoch is
+one pass of the generator over the training tokens; epochs are checkpointed (with the per-step
+log) and a new call resumes from the last one, seeded so the result is the same.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def _generator_step(model: nn.Module, critic: nn.Module, optimizer: torch.optim.
         compressed, recon = model(real)
         adversarial = generator_adversarial_loss(critic(compressed).float())
     ae = reconstruction(recon.float(), real)
-    balance = adaptive_weight(ae["total"], adversarial, model.balance_parameter()) if settings.adaptive_weight else 1.0
+    balance = (adaptive_weight(ae["total"], adversarial, model.balance_parameter())
+               if settings.adaptive_weight and settings.w_adv else 1.0)
     total = settings.w_adv * balance * adversarial + settings.w_ae * ae["total"]
     optimizer.zero_grad(set_to_none=True)
     total.backward()
@@ -150,7 +152,7 @@ def fit_wgan_gp(model: nn.Module, critic: nn.Module, tokens: Any, settings: WGAN
         state = load_checkpoint(checkpoint_dir, both, pair)
         if state is not None:
             check_fingerprint(checkpoint_dir, state.get("fingerprint"), fingerprint)
-            start, result.history = state["epoch"], state["history"]
+            start, result.history, result.step_log = state["epoch"], state["history"], state.get("step_log", [])
     n = len(tokens)
     for epoch in tqdm(range(start, settings.epochs), desc=desc, initial=start, total=settings.epochs):
         seed_everything(_epoch_seed(seed, epoch))
@@ -184,7 +186,7 @@ def fit_wgan_gp(model: nn.Module, critic: nn.Module, tokens: Any, settings: WGAN
         result.history.append(row)
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, epoch + 1, both, pair,
-                            state={"history": result.history, "fingerprint": fingerprint})
+                            state={"history": result.history, "step_log": result.step_log, "fingerprint": fingerprint})
     model.eval()
     critic.eval()
     return result

@@ -71,6 +71,7 @@ def test_a_resumed_run_matches_an_uninterrupted_one(tmp_path):
     model_b, critic_b = _parts(seed=1)  # a new process: other initial weights, restored from the checkpoint
     result = _fit(model_b, critic_b, tokens, epochs=2, checkpoint_dir=tmp_path / "ckpt")
     assert result.steps["generator"] == 3  # only epoch 2 was trained
+    assert len(result.step_log) == 6 and len(result.history) == 2  # the log of epoch 1 came back
     for a, b in zip(model.state_dict().values(), model_b.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6)
     with pytest.raises(CheckpointError, match="other settings"):
