@@ -37,7 +37,7 @@ def main() -> None:
     device = torch.device(args.device)
     encoder = CLIPTokenEncoder.from_transformers(args.encoder, pretrained=False).to(device)
     images = torch.rand(args.batch, 3, encoder.image_size, encoder.image_size, device=device)
-    vit = cost_row(encoder, encoder.encode_tokens, images, repeats=3)
+    vit = cost_row(encoder.image_tower, encoder.encode_tokens, images, repeats=3)
     tokens = encoder.encode_tokens(images)
     latency = next(k for k in vit if k.startswith("latency"))
     results = {"encoder": args.encoder, "grid": encoder.grid, "width": encoder.width, "device": str(device),

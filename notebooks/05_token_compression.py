@@ -40,7 +40,9 @@ epochs = None
 batch_size = None
 lr = None
 variants = None  # of ["no_wgan", "attention_decoder", "multiscale_critic"]
-overrides = None  # Hydra syntax of seed 002, e.g. ["model.compressor.output_grid_size=8", "training.n_critic=10"]
+probe_epochs = None  # attentive-probe training epochs
+probe_train_size = None  # training grids the probes see; None: all
+overrides = None  # Hydra overrides of seed 002, a list of strings (mapping table at the end)
 device = None  # "cuda", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/token_compression/<run>): training continues
 

@@ -108,6 +108,11 @@ class CLIPTokenEncoder(nn.Module):
         return cls("open_clip", model, image_size, patch, feature_layer, tuple(teacher.mean.flatten().tolist()),
                    tuple(teacher.std.flatten().tolist()), teacher.name)
 
+    @property
+    def image_tower(self) -> nn.Module:
+        """The vision transformer alone (what runs per image; the text tower is not counted)."""
+        return self.model.vision_model if self.backend == "transformers" else self.model.visual
+
     # --- shapes -------------------------------------------------------------------------------
     @property
     def grid(self) -> int:

@@ -267,12 +267,13 @@ def cosine_map_of(model: TokenAutoencoder, tokens: torch.Tensor) -> torch.Tensor
     return token_cosine_map(model(target)[1], target)[0].cpu()
 
 
+@torch.no_grad()
 def compression_cost(encoder: CLIPTokenEncoder, model: TokenAutoencoder, batch: int = 8) -> dict[str, dict[str, float]]:
     """The compressor's cost against the ViT forward it follows, on the encoder's device."""
     device = next(encoder.parameters()).device
     images = torch.rand(batch, 3, encoder.image_size, encoder.image_size, device=device)
     tokens = encoder.encode_tokens(images)
-    vit = cost_row(encoder, encoder.encode_tokens, images, repeats=3)
+    vit = cost_row(encoder.image_tower, encoder.encode_tokens, images, repeats=3)
     compressor = cost_row(model.compressor, model.compressor, tokens, repeats=10)
     started = time.perf_counter()
     model.compressor(tokens)

@@ -25,6 +25,7 @@ def test_transformers_backend_gives_the_patch_grid(monkeypatch):
     assert encoder.encode_text(["a car", "a bus"]).shape == (2, 16)
     assert encoder.encode_image(images).shape == (2, 16)
     assert not any(p.requires_grad for p in encoder.parameters())
+    assert encoder.image_tower is encoder.model.vision_model  # costs count the vision tower only
     with pytest.raises(ConfigError, match="expects 48 px"):
         CLIPTokenEncoder.from_transformers("tiny-clip", pretrained=False, image_size=96)
     with pytest.raises(ConfigError, match="not one of"):
