@@ -1,0 +1,65 @@
+"""Frozen vision-language features and light heads on them (chapter 06, approach 3; seed 004).
+
+Features are extracted once per image set and model, cached, and a linear or MLP head is trained
+on them: a fraction of fine-tuning's cost. Backends:
+
+- ``"clip"``: an open_clip image tower's normalised embedding (the seed's CLIP ViT-B/32 in full;
+  chapter 01's teacher in smoke);
+- ``"qwen2_5_vl"``: Qwen2.5-VL's vision tower (transformers), its merged patch tokens mean-pooled.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from .teacher import CLIPTeacher
+
+HeadKind = Literal["linear", "mlp"]
+
+
+class QwenVisionFeatures(nn.Module):
+    """Mean-pooled Qwen2.5-VL vision-tower tokens of images in [0, 1] (its own processor resizes them)."""
+
+    def __init__(self, model: nn.Module, image_processor):
+        super().__init__()
+        self.model, self.image_processor = model, image_processor
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        arrays = [(image.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8) for image in images]
+        inputs = self.image_processor(images=arrays, return_tensors="pt")
+        device = next(self.model.parameters()).device
+        out = self.model.get_image_features(inputs["pixel_values"].to(device), inputs["image_grid_thw"].to(device))
+        return torch.stack([tokens.float().mean(dim=0) for tokens in out.pooler_output])
+
+
+def clip_features(clip: CLIPTeacher):
+    """The frozen CLIP image embedding as a feature function."""
+    return lambda images: clip.encode_image(images)
+
+
+def build_feature_head(kind: HeadKind, dim: int, n_classes: int, hidden: int = 512, dropout: float = 0.2) -> nn.Module:
+    """A linear head, or a one-hidden-layer MLP, on standardised features."""
+    if kind == "linear":
+        return nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, n_classes))
+    if kind == "mlp":
+        return nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
+                             nn.Linear(hidden, n_classes))
+    raise ValueError(f"head must be 'linear' or 'mlp', got {kind!r}")
+
+
+class FeatureRows(torch.utils.data.Dataset):
+    """Cached features and labels as ``{"feature", "label"}`` items for the training engine."""
+
+    def __init__(self, features: torch.Tensor, labels: np.ndarray):
+        self.features, self.labels = features.float(), torch.as_tensor(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"feature": self.features[index], "label": self.labels[index]}

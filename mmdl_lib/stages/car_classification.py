@@ -1,0 +1,306 @@
+"""Chapter 06: VLM car-model classification on the Hecto layout (seed 004).
+
+Steps the notebook calls: :func:`load_split`, :func:`image_sets`, :func:`get_clip`, then one
+function per approach — :func:`clip_zero_shot` / :func:`finetune_clip` (1), :func:`train_fusion`
+(2), :func:`frozen_feature_heads` (3), :func:`qlora_vlm` (4) — and :func:`score_approaches`,
+:func:`calibrate_and_ensemble`, :func:`write_outputs`. Each approach returns class probabilities
+for the validation fold and the test images; models, metrics and fitting live in their modules.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ..cache import cache_key, cached_folder
+from ..config import StageConfig
+from ..data.hecto_cars import CarImages, HectoCars, stratified_fold, write_submission
+from ..engine import fit
+from ..engine.calibration import apply_temperature, cross_fitted_temperature, ensemble, fit_ensemble_weights, fit_temperature
+from ..engine.inference import batched_outputs
+from ..engine.topk import topk_indices, topk_lists, write_topk_csv
+from ..engine.trainer import one_cycle_adamw
+from ..engine.vlm_finetune import hybrid_probabilities, score_candidates, train_answers
+from ..errors import DataFormatError
+from ..metrics.classification import classification_report, prior_probabilities
+from ..models.car_clip import CLIPCarClassifier
+from ..models.car_fusion import TextFusionClassifier
+from ..models.qlora_vlm import QLoRASettings, build_tiny_qwen2_5_vl, hybrid_prompt, load_qlora_vlm
+from ..models.teacher import CLIPTeacher
+from ..models.text import SentenceTextEncoder
+from ..models.vlm_features import FeatureRows, build_feature_head, clip_features
+from ..paths import dataset_root
+from ..runtime import seed_everything
+from ..synth import WORLD_VERSION
+
+SMOKE_CLIP = "chapter01-teacher"
+TINY_VLM = "tiny-qwen2.5-vl"
+Probabilities = dict[str, np.ndarray]  # {"val": (n_val, C), "test": (n_test, C)}
+
+
+@dataclass
+class CarClassificationConfig(StageConfig):
+    data_root: str | None = None  # Hecto root (train/, test/, test.csv, sample_submission.csv); None → synthetic / $MMDL_DATA/hecto
+    synthetic_preset: str = "smoke"
+    n_folds: int = 5
+    fold: int = 0  # the validation fold
+    clip_name: str = "ViT-B-32"  # open_clip model; smoke: chapter 01's teacher
+    clip_pretrained: str | None = "openai"
+    clip_epochs: int = 5
+    clip_lr: float = 1e-5
+    cnn_backbone: str = "efficientnet_b0"
+    cnn_pretrained: bool = True
+    cnn_image_size: int = 224
+    cnn_epochs: int = 15
+    cnn_lr: float = 1e-3
+    sentence_model: str = "snunlp/KR-SBERT-V40K-klueNLI-augSTS"  # the seed's Korean SBERT (class names are Korean)
+    fusion: Literal["weighted", "concat"] = "weighted"
+    fusion_alpha: float = 0.5
+    feature_backend: Literal["clip", "qwen2_5_vl"] = "qwen2_5_vl"
+    head_epochs: int = 60
+    head_lr: float = 1e-3
+    vlm_name: str = "Qwen/Qwen2.5-VL-7B-Instruct"  # smoke: a tiny model of the same architecture
+    vlm_four_bit: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    vlm_steps: int = 1000
+    vlm_batch_size: int = 4
+    vlm_lr: float = 2e-4
+    vlm_max_image_pixels: int | None = 448 * 448
+    top_k: int = 5
+    hint_source: Literal["CLIP fine-tuned", "CNN + text"] = "CLIP fine-tuned"  # whose top-K the VLM is handed
+    batch_size: int = 64
+    num_workers: int = 4
+
+    PROFILES = {
+        "smoke": {"clip_name": SMOKE_CLIP, "clip_pretrained": None, "clip_epochs": 12, "clip_lr": 5e-4,
+                  "cnn_backbone": "test_efficientnet", "cnn_pretrained": False, "cnn_image_size": 64,
+                  "cnn_epochs": 30, "cnn_lr": 5e-3, "sentence_model": "sentence-transformers/all-MiniLM-L6-v2", "feature_backend": "clip",
+                  "head_epochs": 150, "head_lr": 3e-3, "vlm_name": TINY_VLM, "vlm_steps": 40, "vlm_batch_size": 8,
+                  "vlm_lr": 1e-3, "vlm_max_image_pixels": None, "batch_size": 32, "num_workers": 0},
+        "full": {},
+    }
+
+
+CONFIG = CarClassificationConfig
+
+
+@dataclass
+class CarSplit:
+    data: HectoCars
+    train: np.ndarray  # indices into data.train_paths
+    val: np.ndarray
+    test_labels: np.ndarray | None  # known only for the synthetic world
+    pairs: list[tuple[int, int]]  # duplicate classes, scored as one
+
+    def labels(self, part: str) -> np.ndarray:
+        return self.data.train_labels[getattr(self, part)]
+
+
+def load_split(cfg: CarClassificationConfig) -> CarSplit:
+    root = dataset_root(cfg.data_root, cfg.profile, "cars", cfg.synthetic_preset, cfg.seed, folder="hecto")
+    if not (root / "train").is_dir():
+        raise DataFormatError(root / "train", "Hecto data not found: unpack the competition's train/, test/, "
+                              "test.csv and sample_submission.csv there, or pass data_root")
+    data = HectoCars.read(root)
+    train, val = stratified_fold(data.train_labels, cfg.n_folds, cfg.fold, cfg.seed)
+    return CarSplit(data, train, val, data.test_answers(), data.duplicate_index_pairs())
+
+
+def image_sets(split: CarSplit, size: int, preload: bool) -> dict[str, CarImages]:
+    """Training (augmented), plain training, validation and test images at ``size`` px."""
+    paths = split.data.train_paths
+    train = [paths[i] for i in split.train]
+    sets = {"train": CarImages(train, split.labels("train"), size, augment=True, preload=preload)}
+    sets["train_plain"] = copy.copy(sets["train"])
+    sets["train_plain"].augment = False
+    sets["val"] = CarImages([paths[i] for i in split.val], split.labels("val"), size, preload=preload)
+    sets["test"] = CarImages(split.data.test_paths, split.test_labels, size, preload=preload)
+    return sets
+
+
+def get_clip(cfg: CarClassificationConfig, device: torch.device) -> tuple[CLIPTeacher, dict]:
+    """The pretrained CLIP (full), or chapter 01's locally trained teacher (smoke), frozen."""
+    if cfg.clip_name == SMOKE_CLIP:
+        from .clip_kd import CONFIG as ClipKDConfig, cached_teacher
+
+        return cached_teacher(ClipKDConfig.from_profile("smoke", seed=cfg.seed), device)
+    clip = CLIPTeacher(cfg.clip_name, cfg.clip_pretrained).to(device).freeze()
+    return clip, {"name": cfg.clip_name, "pretrained": cfg.clip_pretrained, "weights": None}
+
+
+def probabilities(model, sets: dict[str, CarImages], device: torch.device, parts=("val", "test")) -> Probabilities:
+    return {part: torch.softmax(batched_outputs(lambda b: model(b["image"]), sets[part], device, batch_size=64,
+                                                desc=part), 1).numpy() for part in parts}
+
+
+def _fit(cfg: CarClassificationConfig, model, loss_fn, data, epochs: int, lr: float, device, desc: str,
+         checkpoint_dir: Path | None, evaluate=None) -> list[dict[str, float]]:
+    seed_everything(cfg.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer, scheduler = one_cycle_adamw(params, lr, epochs, len(data), cfg.batch_size, weight_decay=0.05)
+    return fit(model, optimizer, loss_fn, data, epochs=epochs, batch_size=cfg.batch_size, device=device,
+               seed=cfg.seed, scheduler=scheduler, evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=desc,
+               settings=cfg.fingerprint())
+
+
+def _val_metrics(split: CarSplit, sets, device):
+    def evaluate(model) -> dict[str, float]:
+        report = classification_report(probabilities(model, sets, device, ("val",))["val"], split.labels("val"))
+        return {"val_log_loss": report["log_loss"], "val_accuracy": report["accuracy"]}
+    return evaluate
+
+
+def clip_zero_shot(clip: CLIPTeacher, split: CarSplit, sets, device) -> Probabilities:
+    return probabilities(CLIPCarClassifier(clip, split.data.classes).eval(), sets, device)
+
+
+def finetune_clip(cfg, clip: CLIPTeacher, split: CarSplit, sets, device, checkpoint_dir=None):
+    """End-to-end contrastive fine-tuning of both towers on (image, class name) pairs."""
+    model = CLIPCarClassifier(copy.deepcopy(clip).requires_grad_(True), split.data.classes)
+    history = _fit(cfg, model, lambda m, b: {"total": m.contrastive_loss(b["image"], b["label"])}, sets["train"],
+                   cfg.clip_epochs, cfg.clip_lr, device, "CLIP fine-tune", checkpoint_dir, _val_metrics(split, sets, device))
+    return model.eval(), history
+
+
+def train_fusion(cfg, split: CarSplit, sets, device, checkpoint_dir=None):
+    """EfficientNet + sentence embeddings of the class names; probabilities of the fused and single heads."""
+    text = SentenceTextEncoder(cfg.sentence_model).encode([n.replace("_", " ") for n in split.data.classes])
+    seed_everything(cfg.seed)
+    model = TextFusionClassifier(cfg.cnn_backbone, text, cfg.fusion, cfg.fusion_alpha, pretrained=cfg.cnn_pretrained)
+    history = _fit(cfg, model, lambda m, b: m.loss(b["image"], b["label"]), sets["train"], cfg.cnn_epochs, cfg.cnn_lr,
+                   device, "CNN + text", checkpoint_dir, _val_metrics(split, sets, device))
+    model.eval()
+    heads = {name: probabilities(lambda x, name=name: model.heads(x)[name], sets, device)
+             for name in ("fused", "visual", "text")}
+    return model, heads, history
+
+
+def _feature_extractor(cfg, clip: CLIPTeacher, device):
+    if cfg.feature_backend == "clip":
+        return clip_features(clip), {"backend": "clip", "model": clip.name}
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from ..models.vlm_features import QwenVisionFeatures
+
+    name = cfg.vlm_name
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(name, dtype="auto", device_map={"": str(device)})
+    return QwenVisionFeatures(model.eval(), AutoProcessor.from_pretrained(name).image_processor), {
+        "backend": "qwen2_5_vl", "model": name}
+
+
+def frozen_feature_heads(cfg, clip: CLIPTeacher, split: CarSplit, sets, device):
+    """Features extracted once (cached), then a linear and an MLP head trained on them."""
+    extract, info = _feature_extractor(cfg, clip, device)
+    key = cache_key({**info, "clip": getattr(clip, "name", None), "world": WORLD_VERSION, "seed": cfg.seed,
+                     "files": [str(p) for p in split.data.train_paths + split.data.test_paths],
+                     "size": sets["val"].size})
+    parts = ("train_plain", "val", "test")
+
+    def build(folder: Path) -> None:
+        for part in parts:
+            features = batched_outputs(lambda b: extract(b["image"]), sets[part], device, 64, desc=f"features {part}")
+            np.save(folder / f"{part}.npy", features.numpy())
+
+    folder, built = cached_folder("car_features", key, build)
+    features = {part: torch.from_numpy(np.load(folder / f"{part}.npy")) for part in parts}
+    out, histories = {}, {}
+    for kind in ("linear", "mlp"):
+        seed_everything(cfg.seed)
+        head = build_feature_head(kind, features["val"].shape[1], len(split.data.classes))
+        histories[kind] = _fit(cfg, head, lambda m, b: {"total": torch.nn.functional.cross_entropy(
+            m(b["feature"]), b["label"], label_smoothing=0.1)}, FeatureRows(features["train_plain"], split.labels("train")),
+            cfg.head_epochs, cfg.head_lr, device, f"{kind} head", None)
+        with torch.no_grad():
+            out[kind] = {part: torch.softmax(head.eval()(features[part].to(device)), 1).cpu().numpy()
+                         for part in ("val", "test")}
+    return out, histories, {**info, "dim": int(features["val"].shape[1]), "cached": not built}
+
+
+def _vlm_source(cfg, split: CarSplit) -> str:
+    if cfg.vlm_name != TINY_VLM:
+        return cfg.vlm_name
+    corpus = [hybrid_prompt([(n, 0.5)]) + n for n in split.data.classes] * 4
+    folder, _ = cached_folder("tiny_qwen2_5_vl", cache_key({"classes": split.data.classes, "seed": cfg.seed, "v": 1}),
+                              lambda f: build_tiny_qwen2_5_vl(f, corpus, seed=cfg.seed))
+    return str(folder)
+
+
+def hint_probabilities(source: str, models: dict[str, tuple[Any, dict[str, CarImages]]],
+                       approaches: dict[str, Probabilities], device: torch.device) -> dict[str, np.ndarray]:
+    """The hint approach's probabilities on the training images (for the VLM's training prompts),
+    validation and test."""
+    model, sets = models[source]
+    return {"train_plain": probabilities(model, sets, device, ("train_plain",))["train_plain"], **approaches[source]}
+
+
+def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device):
+    """4-bit Qwen2.5-VL + LoRA, trained on hybrid prompts (hint = the ``hint_source`` top-K), then scored."""
+    settings = QLoRASettings(cfg.vlm_four_bit, cfg.lora_r, cfg.lora_alpha, max_image_pixels=cfg.vlm_max_image_pixels)
+    four_bit = settings.four_bit
+    model, processor = load_qlora_vlm(_vlm_source(cfg, split), settings, device)
+    classes = split.data.classes
+    prompts = {part: [hybrid_prompt(top) for top in topk_lists(hint[part], classes, cfg.top_k)] for part in hint}
+    images = {part: [sets[part][i]["image"] for i in range(len(sets[part]))] for part in hint}
+    answers = [classes[y] for y in split.labels("train")]
+    log = train_answers(model, processor, images["train_plain"], prompts["train_plain"], answers, cfg.vlm_steps,
+                        cfg.vlm_batch_size, cfg.vlm_lr, device, cfg.seed)
+    out = {}
+    for part in ("val", "test"):
+        candidates = topk_indices(hint[part], cfg.top_k)
+        scores = score_candidates(model, processor, images[part], prompts[part],
+                                  [[classes[c] for c in row] for row in candidates], device)
+        out[part] = hybrid_probabilities(hint[part], candidates, scores)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return out, log, {"model": cfg.vlm_name, "four_bit": four_bit, "trainable_parameters": trainable,
+                      "parameters": total, "example_prompt": prompts["val"][0]}
+
+
+def score_approaches(approaches: dict[str, Probabilities], split: CarSplit) -> dict[str, dict[str, Any]]:
+    """Log loss, accuracy and ECE of every approach on validation (and test, where labels exist)."""
+    prior = prior_probabilities(split.labels("train"), len(split.data.classes), len(split.val))
+    rows = {"class prior": {"val": classification_report(prior, split.labels("val"), split.pairs)}}
+    for name, probs in approaches.items():
+        rows[name] = {"val": classification_report(probs["val"], split.labels("val"), split.pairs)}
+        if split.test_labels is not None:
+            rows[name]["test"] = classification_report(probs["test"], split.test_labels, split.pairs)
+    return rows
+
+
+def calibrate_and_ensemble(approaches: dict[str, Probabilities], split: CarSplit, seed: int):
+    """Temperature per approach (fitted on validation, effect cross-fitted), then ensemble weights on validation."""
+    y_val = split.labels("val")
+    temperature, calibrated = {}, {}
+    for name, probs in approaches.items():
+        t = fit_temperature(probs["val"], y_val)
+        temperature[name] = {"temperature": t, **cross_fitted_temperature(probs["val"], y_val, seed)}
+        calibrated[name] = {part: apply_temperature(p, t) for part, p in probs.items()}
+    names = list(calibrated)
+    weights = fit_ensemble_weights([calibrated[n]["val"] for n in names], y_val)
+    mixed = {part: ensemble([calibrated[n][part] for n in names], weights) for part in ("val", "test")}
+    return temperature, calibrated, dict(zip(names, weights.tolist())), mixed
+
+
+def write_outputs(folder: Path, split: CarSplit, probs: Probabilities, top_k: int) -> dict[str, str]:
+    data = split.data
+    submission = write_submission(folder / "submission.csv", probs["test"], data)
+    topk = write_topk_csv(folder / "test_topk.csv", data.test_ids, topk_lists(probs["test"], data.classes, top_k))
+    return {"submission": str(submission), "topk": str(topk)}
+
+
+def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
+    """What the smoke run must show (read by the book test from the run record)."""
+    scores, prior = metrics["scores"], metrics["scores"]["class prior"]["val"]["log_loss"]
+    members = [v["val"]["log_loss"] for k, v in scores.items() if k not in ("class prior", "ensemble")]
+    temps = metrics["temperature"]
+    return {"best approach's log loss well below the class prior's": min(members) < 0.6 * prior,
+            "temperature scaling lowers the best approach's cross-fitted log loss":
+                temps[metrics["best_approach"]]["log_loss_after"] <= temps[metrics["best_approach"]]["log_loss_before"],
+            "ensemble no worse than its best calibrated member on validation":
+                metrics["ensemble_val_log_loss"] <= metrics["best_calibrated_val_log_loss"] + 1e-9}
