@@ -148,7 +148,7 @@ started = time.perf_counter()
 approaches["CLIP zero-shot"] = stage.clip_zero_shot(clip, split, clip_sets, torch_device)
 clip_model, histories["CLIP fine-tuned"] = stage.finetune_clip(cfg, clip, split, clip_sets, torch_device,
                                                                 run.folder / "checkpoints" / "clip")
-approaches["CLIP fine-tuned"] = stage.probabilities(clip_model, clip_sets, torch_device)
+approaches["CLIP fine-tuned"] = stage.probabilities(clip_model, clip_sets, torch_device, num_workers=cfg.num_workers)
 seconds["CLIP"] = time.perf_counter() - started
 for name in ("CLIP zero-shot", "CLIP fine-tuned"):
     print(name, {k: round(v, 3) for k, v in classification_report(approaches[name]["val"], split.labels("val"),
@@ -185,7 +185,8 @@ plot_history({"CNN + text": histories["CNN + text"]}, ["loss_ce_visual", "loss_c
 
 # %%
 started = time.perf_counter()
-feature_heads, histories_heads, feature_info = stage.frozen_feature_heads(cfg, clip, split, clip_sets, torch_device)
+feature_heads, histories_heads, feature_info = stage.frozen_feature_heads(cfg, clip, clip_info, split, clip_sets,
+                                                                         torch_device)
 seconds["frozen features"] = time.perf_counter() - started
 for kind, probs in feature_heads.items():
     approaches[f"frozen features + {kind}"] = probs
@@ -213,7 +214,8 @@ print(feature_info, f"· {seconds['frozen features']:.1f} s including the heads"
 hint = stage.hint_probabilities(cfg.hint_source, {"CLIP fine-tuned": (clip_model, clip_sets),
                                                   "CNN + text": (fusion_model, cnn_sets)}, approaches, torch_device)
 started = time.perf_counter()
-approaches["QLoRA VLM (hybrid)"], qlora_log, qlora_info = stage.qlora_vlm(cfg, split, cnn_sets, hint, torch_device)
+approaches["QLoRA VLM (hybrid)"], qlora_log, qlora_info = stage.qlora_vlm(cfg, split, cnn_sets, hint, torch_device,
+                                                                         run.folder / "qlora_adapter")
 seconds["QLoRA VLM"] = time.perf_counter() - started
 print(f"4-bit: {qlora_info['four_bit']} · trainable (LoRA) parameters {qlora_info['trainable_parameters']:,} of "
       f"{qlora_info['parameters']:,}")
@@ -281,7 +283,7 @@ reliability_diagrams({f"{best_approach}": (approaches[best_approach]["val"], spl
 # per class, each row summing to one.
 
 # %%
-artifacts = stage.write_outputs(run.folder, split, mixed, cfg.top_k)
+artifacts = {**stage.write_outputs(run.folder, split, mixed, cfg.top_k), "qlora_adapter": str(run.folder / "qlora_adapter")}
 submission = pd.read_csv(artifacts["submission"])
 print(submission.shape, "· columns equal sample_submission.csv's:",
       list(submission.columns) == list(pd.read_csv(split.data.root / "sample_submission.csv", nrows=0).columns),

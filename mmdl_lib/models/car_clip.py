@@ -29,6 +29,11 @@ class CLIPCarClassifier(nn.Module):
         super().__init__()
         self.clip = clip
         self.prompts = [class_prompt(name, template) for name in class_names]
+        self._frozen_text: torch.Tensor | None = None  # class embeddings reused while evaluating
+
+    def train(self, mode: bool = True) -> "CLIPCarClassifier":
+        self._frozen_text = None  # the text tower may change while training
+        return super().train(mode)
 
     def class_embeddings(self, labels: torch.Tensor | None = None) -> torch.Tensor:
         prompts = self.prompts if labels is None else [self.prompts[i] for i in labels.tolist()]
@@ -36,7 +41,13 @@ class CLIPCarClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         scale = self.clip.model.logit_scale.exp().clamp(max=100)
-        return scale * self.clip.encode_image(images) @ self.class_embeddings().T
+        if self.training or torch.is_grad_enabled():
+            text = self.class_embeddings()
+        else:  # inference over many batches: encode the (up to 396) prompts once
+            if self._frozen_text is None:
+                self._frozen_text = self.class_embeddings()
+            text = self._frozen_text
+        return scale * self.clip.encode_image(images) @ text.T
 
     def contrastive_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Symmetric InfoNCE between a batch's images and its class-name texts (one text per class)."""

@@ -37,9 +37,17 @@ class QwenVisionFeatures(nn.Module):
         return torch.stack([tokens.float().mean(dim=0) for tokens in out.pooler_output])
 
 
-def clip_features(clip: CLIPTeacher):
-    """The frozen CLIP image embedding as a feature function."""
-    return lambda images: clip.encode_image(images)
+def build_feature_extractor(backend: str, clip: CLIPTeacher, vlm_name: str, device: torch.device):
+    """The feature function of ``backend`` and what identifies it (for the feature cache)."""
+    if backend == "clip":
+        return clip.encode_image, {"backend": "clip", "model": clip.name}
+    if backend == "qwen2_5_vl":
+        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm_name, dtype="auto", device_map={"": str(device)})
+        image_processor = AutoProcessor.from_pretrained(vlm_name).image_processor
+        return QwenVisionFeatures(model.eval(), image_processor), {"backend": "qwen2_5_vl", "model": vlm_name}
+    raise ValueError(f"feature backend must be 'clip' or 'qwen2_5_vl', got {backend!r}")
 
 
 def build_feature_head(kind: HeadKind, dim: int, n_classes: int, hidden: int = 512, dropout: float = 0.2) -> nn.Module:

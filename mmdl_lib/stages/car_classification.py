@@ -33,7 +33,7 @@ from ..models.car_fusion import TextFusionClassifier
 from ..models.qlora_vlm import QLoRASettings, build_tiny_qwen2_5_vl, hybrid_prompt, load_qlora_vlm
 from ..models.teacher import CLIPTeacher
 from ..models.text import SentenceTextEncoder
-from ..models.vlm_features import FeatureRows, build_feature_head, clip_features
+from ..models.vlm_features import FeatureRows, build_feature_extractor, build_feature_head
 from ..paths import dataset_root
 from ..runtime import seed_everything
 from ..synth import WORLD_VERSION
@@ -134,8 +134,9 @@ def get_clip(cfg: CarClassificationConfig, device: torch.device) -> tuple[CLIPTe
     return clip, {"name": cfg.clip_name, "pretrained": cfg.clip_pretrained, "weights": None}
 
 
-def probabilities(model, sets: dict[str, CarImages], device: torch.device, parts=("val", "test")) -> Probabilities:
-    return {part: torch.softmax(batched_outputs(lambda b: model(b["image"]), sets[part], device, batch_size=64,
+def probabilities(model, sets: dict[str, CarImages], device: torch.device, parts=("val", "test"),
+                  num_workers: int = 0) -> Probabilities:
+    return {part: torch.softmax(batched_outputs(lambda b: model(b["image"]), sets[part], device, 64, num_workers,
                                                 desc=part), 1).numpy() for part in parts}
 
 
@@ -176,35 +177,24 @@ def train_fusion(cfg, split: CarSplit, sets, device, checkpoint_dir=None):
     history = _fit(cfg, model, lambda m, b: m.loss(b["image"], b["label"]), sets["train"], cfg.cnn_epochs, cfg.cnn_lr,
                    device, "CNN + text", checkpoint_dir, _val_metrics(split, sets, device))
     model.eval()
-    heads = {name: probabilities(lambda x, name=name: model.heads(x)[name], sets, device)
+    heads = {name: probabilities(lambda x, name=name: model.heads(x)[name], sets, device, num_workers=cfg.num_workers)
              for name in ("fused", "visual", "text")}
     return model, heads, history
 
 
-def _feature_extractor(cfg, clip: CLIPTeacher, device):
-    if cfg.feature_backend == "clip":
-        return clip_features(clip), {"backend": "clip", "model": clip.name}
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-    from ..models.vlm_features import QwenVisionFeatures
-
-    name = cfg.vlm_name
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(name, dtype="auto", device_map={"": str(device)})
-    return QwenVisionFeatures(model.eval(), AutoProcessor.from_pretrained(name).image_processor), {
-        "backend": "qwen2_5_vl", "model": name}
-
-
-def frozen_feature_heads(cfg, clip: CLIPTeacher, split: CarSplit, sets, device):
+def frozen_feature_heads(cfg, clip: CLIPTeacher, clip_info: dict, split: CarSplit, sets, device):
     """Features extracted once (cached), then a linear and an MLP head trained on them."""
-    extract, info = _feature_extractor(cfg, clip, device)
-    key = cache_key({**info, "clip": getattr(clip, "name", None), "world": WORLD_VERSION, "seed": cfg.seed,
+    extract, info = build_feature_extractor(cfg.feature_backend, clip, cfg.vlm_name, device)
+    key = cache_key({**info, "clip": {k: clip_info.get(k) for k in ("name", "pretrained", "weights")},
+                     "world": WORLD_VERSION, "seed": cfg.seed,
                      "files": [str(p) for p in split.data.train_paths + split.data.test_paths],
                      "size": sets["val"].size})
     parts = ("train_plain", "val", "test")
 
     def build(folder: Path) -> None:
         for part in parts:
-            features = batched_outputs(lambda b: extract(b["image"]), sets[part], device, 64, desc=f"features {part}")
+            features = batched_outputs(lambda b: extract(b["image"]), sets[part], device, 64, cfg.num_workers,
+                                      desc=f"features {part}")
             np.save(folder / f"{part}.npy", features.numpy())
 
     folder, built = cached_folder("car_features", key, build)
@@ -236,13 +226,14 @@ def hint_probabilities(source: str, models: dict[str, tuple[Any, dict[str, CarIm
     """The hint approach's probabilities on the training images (for the VLM's training prompts),
     validation and test."""
     model, sets = models[source]
-    return {"train_plain": probabilities(model, sets, device, ("train_plain",))["train_plain"], **approaches[source]}
+    train = probabilities(model, sets, device, ("train_plain",))["train_plain"]
+    return {"train_plain": train, **approaches[source]}
 
 
-def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device):
-    """4-bit Qwen2.5-VL + LoRA, trained on hybrid prompts (hint = the ``hint_source`` top-K), then scored."""
+def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device, adapter_dir: Path | None = None):
+    """4-bit Qwen2.5-VL + LoRA, trained on hybrid prompts (hint = the ``hint_source`` top-K), then scored;
+    the trained adapter is saved to ``adapter_dir`` (safetensors, peft's format)."""
     settings = QLoRASettings(cfg.vlm_four_bit, cfg.lora_r, cfg.lora_alpha, max_image_pixels=cfg.vlm_max_image_pixels)
-    four_bit = settings.four_bit
     model, processor = load_qlora_vlm(_vlm_source(cfg, split), settings, device)
     classes = split.data.classes
     prompts = {part: [hybrid_prompt(top) for top in topk_lists(hint[part], classes, cfg.top_k)] for part in hint}
@@ -250,6 +241,8 @@ def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device):
     answers = [classes[y] for y in split.labels("train")]
     log = train_answers(model, processor, images["train_plain"], prompts["train_plain"], answers, cfg.vlm_steps,
                         cfg.vlm_batch_size, cfg.vlm_lr, device, cfg.seed)
+    if adapter_dir is not None:
+        model.save_pretrained(adapter_dir)  # adapter weights only
     out = {}
     for part in ("val", "test"):
         candidates = topk_indices(hint[part], cfg.top_k)
@@ -258,14 +251,18 @@ def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device):
         out[part] = hybrid_probabilities(hint[part], candidates, scores)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    return out, log, {"model": cfg.vlm_name, "four_bit": four_bit, "trainable_parameters": trainable,
+    return out, log, {"model": cfg.vlm_name, "four_bit": settings.four_bit, "trainable_parameters": trainable,
                       "parameters": total, "example_prompt": prompts["val"][0]}
 
 
 def score_approaches(approaches: dict[str, Probabilities], split: CarSplit) -> dict[str, dict[str, Any]]:
     """Log loss, accuracy and ECE of every approach on validation (and test, where labels exist)."""
-    prior = prior_probabilities(split.labels("train"), len(split.data.classes), len(split.val))
-    rows = {"class prior": {"val": classification_report(prior, split.labels("val"), split.pairs)}}
+    n_classes, train = len(split.data.classes), split.labels("train")
+    rows = {"class prior": {"val": classification_report(prior_probabilities(train, n_classes, len(split.val)),
+                                                         split.labels("val"), split.pairs)}}
+    if split.test_labels is not None:
+        rows["class prior"]["test"] = classification_report(
+            prior_probabilities(train, n_classes, len(split.test_labels)), split.test_labels, split.pairs)
     for name, probs in approaches.items():
         rows[name] = {"val": classification_report(probs["val"], split.labels("val"), split.pairs)}
         if split.test_labels is not None:

@@ -53,6 +53,15 @@ def test_one_qlora_step_changes_only_adapter_weights(qlora):
     assert any("lora_B" in n for n in changed)  # B starts at zero: the adapter's output really moved
 
 
+def test_the_saved_adapter_holds_only_lora_weights(qlora, tmp_path):
+    from safetensors.torch import load_file
+
+    model, _ = qlora
+    model.save_pretrained(tmp_path)
+    saved = load_file(tmp_path / "adapter_model.safetensors")
+    assert saved and all("lora_" in name for name in saved)
+
+
 def test_candidates_are_scored_per_image(qlora):
     model, processor = qlora
     scores = score_candidates(model, processor, torch.rand(1, 3, 64, 64).expand(2, -1, -1, -1), [hybrid_prompt([(NAMES[0], 1.0)])] * 2,
