@@ -10,6 +10,7 @@ the synthetic world lists its own pair in ``duplicate_classes.json``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,6 +164,24 @@ class CarImages(Dataset):
                 dx, dy = (int(v) for v in torch.randint(-shift, shift + 1, (2,)))
                 image = torch.roll(image, (dy, dx), dims=(1, 2))
         return {"image": image, "label": int(self.labels[index]), "index": index}
+
+    def image_view(self) -> "ImageView":
+        return ImageView(self)
+
+
+class ImageView(Sequence):
+    """The images of a :class:`CarImages` as a sequence, each read when it is indexed."""
+
+    def __init__(self, dataset: CarImages):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return self.dataset[index % len(self)]["image"]
 
 
 def write_submission(path: str | Path, probabilities: np.ndarray, data: HectoCars) -> Path:

@@ -9,6 +9,8 @@ according to the VLM's softmax over them (the other classes keep the CV probabil
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -59,7 +61,7 @@ def answer_log_likelihoods(model, batch: dict) -> torch.Tensor:
     return (logp * (target != IGNORE)).sum(dim=1)
 
 
-def train_answers(model, processor, images: torch.Tensor, prompts: list[str], answers: list[str], steps: int,
+def train_answers(model, processor, images: Sequence[torch.Tensor], prompts: list[str], answers: list[str], steps: int,
                   batch_size: int, lr: float, device: torch.device, seed: int = 0) -> list[dict[str, float]]:
     """``steps`` AdamW steps on the trainable (adapter) parameters; returns the loss per step."""
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -84,12 +86,12 @@ def train_answers(model, processor, images: torch.Tensor, prompts: list[str], an
 
 
 @torch.no_grad()
-def score_candidates(model, processor, images: torch.Tensor, prompts: list[str], candidates: list[list[str]],
+def score_candidates(model, processor, images: Sequence[torch.Tensor], prompts: list[str], candidates: list[list[str]],
                      device: torch.device) -> np.ndarray:
     """(n, K) answer log-likelihoods: each image's K candidate names under its prompt."""
     model.eval()
     scores = []
-    for image, prompt, names in tqdm(list(zip(images, prompts, candidates)), desc="VLM scoring"):
+    for image, prompt, names in tqdm(zip(images, prompts, candidates), total=len(prompts), desc="VLM scoring"):
         batch = _on(answer_batch(processor, [image] * len(names), [prompt] * len(names), names), device)
         scores.append(answer_log_likelihoods(model, batch).float().cpu().numpy())
     return np.stack(scores)

@@ -152,7 +152,8 @@ def _fit(cfg: CarClassificationConfig, model, loss_fn, data, epochs: int, lr: fl
 
 def _val_metrics(split: CarSplit, sets, device):
     def evaluate(model) -> dict[str, float]:
-        report = classification_report(probabilities(model, sets, device, ("val",))["val"], split.labels("val"))
+        report = classification_report(probabilities(model, sets, device, ("val",))["val"], split.labels("val"),
+                                       split.pairs)
         return {"val_log_loss": report["log_loss"], "val_accuracy": report["accuracy"]}
     return evaluate
 
@@ -237,7 +238,7 @@ def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device, a
     model, processor = load_qlora_vlm(_vlm_source(cfg, split), settings, device)
     classes = split.data.classes
     prompts = {part: [hybrid_prompt(top) for top in topk_lists(hint[part], classes, cfg.top_k)] for part in hint}
-    images = {part: [sets[part][i]["image"] for i in range(len(sets[part]))] for part in hint}
+    images = {part: sets[part].image_view() for part in hint}  # read on demand: the real sets do not fit in memory
     answers = [classes[y] for y in split.labels("train")]
     log = train_answers(model, processor, images["train_plain"], prompts["train_plain"], answers, cfg.vlm_steps,
                         cfg.vlm_batch_size, cfg.vlm_lr, device, cfg.seed)

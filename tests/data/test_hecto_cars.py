@@ -29,8 +29,11 @@ def test_reads_the_layout_with_its_duplicate_pair_and_answers(world):
     assert data.classes[a] != data.classes[b]
     answers = data.test_answers()
     assert answers.shape == (4,) and answers.max() < 5
-    item = CarImages(data.test_paths, answers, 32, augment=True)[0]
+    images = CarImages(data.test_paths, answers, 32, augment=True)
+    item = images[0]
     assert item["image"].shape == (3, 32, 32) and 0 <= item["image"].min() and item["image"].max() <= 1
+    view = images.image_view()
+    assert len(view) == 4 and len(list(view)) == 4 and view[-1].shape == (3, 32, 32)
 
 
 def test_real_duplicate_pairs_apply_without_a_sidecar(copy):
