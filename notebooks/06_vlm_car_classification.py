@@ -92,9 +92,9 @@ print(environment_report())
 # %%
 from mmdl_lib.viz.diagram import pipeline
 
-pipeline(["car photo", "1 · CLIP: prompts → cosine", "2 · EfficientNet ⊕\nsentence embeddings",
-          "3 · frozen features\n→ linear / MLP head", "4 · Qwen2.5-VL 4-bit + LoRA\n(top-K hint)",
-          "temperature + ensemble\n→ submission.csv"], title="Seed 004: four approaches, one split", highlight={5});
+pipeline(["car photo", "four approaches, side by side:\n1 CLIP · 2 EfficientNet ⊕ text\n3 frozen features · 4 QLoRA VLM",
+          "class probabilities\n(log loss, ECE)", "temperature scaling\n+ ensemble", "submission.csv"],
+         title="Seed 004: four approaches, one split, one metric", highlight={1});
 
 # %% [markdown]
 # ## Data, split and the competition's metric
