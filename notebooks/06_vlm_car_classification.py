@@ -158,9 +158,10 @@ plot_history({"CLIP fine-tuned": histories["CLIP fine-tuned"]}, ["loss_total", "
 # %% [markdown]
 # ## 2 · EfficientNet + sentence embeddings of the class names
 #
-# The CNN's feature feeds a linear classifier and a projection into a sentence encoder's space,
-# where each class is the embedding of its name (the seed's Korean SBERT in `full`; the packaged
-# all-MiniLM-L6-v2 in `smoke`). The two are fused by weighting their logits (`fusion="weighted"`,
+# The CNN is EfficientNet-B0 (ImageNet weights) in `full` and timm's `test_efficientnet`, the same
+# block design at toy width and random initialisation, in `smoke`. Its feature feeds a linear
+# classifier and a projection into a sentence encoder's space, where each class is the embedding
+# of its name (the seed's Korean SBERT in `full`; the packaged all-MiniLM-L6-v2 in `smoke`). The two are fused by weighting their logits (`fusion="weighted"`,
 # `fusion_alpha` on the visual side) or by concatenating the visual and text embeddings
 # (`fusion="concat"`). The same trained model, read through one head at a time, shows what each
 # side contributes.
