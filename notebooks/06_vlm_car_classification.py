@@ -112,6 +112,7 @@ import time
 
 import pandas as pd
 
+from mmdl_lib.data.hecto_cars import car_image_sets
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
 from mmdl_lib.stages import car_classification as stage
@@ -142,7 +143,7 @@ from mmdl_lib.metrics.classification import classification_report
 from mmdl_lib.viz.curves import plot_history
 
 clip, clip_info = stage.get_clip(cfg, torch_device)
-clip_sets = stage.image_sets(split, clip.image_size, preload)
+clip_sets = car_image_sets(split, clip.image_size, preload)
 approaches, histories, seconds = {}, {}, {}
 started = time.perf_counter()
 approaches["CLIP zero-shot"] = stage.clip_zero_shot(clip, split, clip_sets, torch_device)
@@ -167,14 +168,15 @@ plot_history({"CLIP fine-tuned": histories["CLIP fine-tuned"]}, ["loss_total", "
 # side contributes.
 
 # %%
-cnn_sets = stage.image_sets(split, cfg.cnn_image_size, preload)
+cnn_sets = car_image_sets(split, cfg.cnn_image_size, preload)
 started = time.perf_counter()
 fusion_model, fusion_heads, histories["CNN + text"] = stage.train_fusion(cfg, split, cnn_sets, torch_device,
                                                                           run.folder / "checkpoints" / "fusion")
 seconds["CNN + text"] = time.perf_counter() - started
 approaches["CNN + text"] = fusion_heads["fused"]
-display(pd.DataFrame({f"{head} head": classification_report(probs["val"], split.labels("val"), split.pairs)
-                      for head, probs in fusion_heads.items()}).round(3))
+fusion_reports = {f"{head} head": classification_report(probs["val"], split.labels("val"), split.pairs)
+                  for head, probs in fusion_heads.items()}
+display(pd.DataFrame(fusion_reports).round(3))
 plot_history({"CNN + text": histories["CNN + text"]}, ["loss_ce_visual", "loss_ce_text", "val_log_loss"]);
 
 # %% [markdown]
@@ -261,9 +263,10 @@ show_predictions([clip_sets["val"][i]["image"] for i in range(8)], split.labels(
 # the test columns show whether the gains hold on images neither fit has seen.
 
 # %%
+from mmdl_lib.engine.calibration import calibrate_and_ensemble
 from mmdl_lib.viz.classification import reliability_diagrams
 
-temperature, calibrated, ensemble_weights, mixed = stage.calibrate_and_ensemble(approaches, split, cfg.seed)
+temperature, calibrated, ensemble_weights, mixed = calibrate_and_ensemble(approaches, split.labels("val"), cfg.seed)
 display(pd.DataFrame(temperature).T.round(3))
 print("ensemble weights:", {k: round(v, 3) for k, v in ensemble_weights.items()})
 final = {f"{name} (T-scaled)": probs for name, probs in calibrated.items()}
@@ -297,8 +300,7 @@ best_calibrated = min(final_scores[f"{n} (T-scaled)"]["val"]["log_loss"] for n i
 metrics = {"scores": scores, "final_scores": final_scores, "temperature": temperature,
            "ensemble_weights": ensemble_weights, "best_approach": best_approach,
            "ensemble_val_log_loss": ensemble_val, "best_calibrated_val_log_loss": best_calibrated,
-           "fusion_heads": {h: classification_report(p["val"], split.labels("val"), split.pairs)
-                            for h, p in fusion_heads.items()},
+           "fusion_heads": fusion_reports,
            "histories": histories, "qlora": {**qlora_info, "log": qlora_log}, "features": feature_info,
            "clip": {k: v for k, v in clip_info.items() if k != "history"}, "seconds": seconds,
            "n_images": {"train": len(split.train), "val": len(split.val), "test": len(split.data.test_ids)}}

@@ -9,6 +9,7 @@ the synthetic world lists its own pair in ``duplicate_classes.json``.
 
 from __future__ import annotations
 
+import copy
 import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -182,6 +183,32 @@ class ImageView(Sequence):
         if not -len(self) <= index < len(self):
             raise IndexError(index)
         return self.dataset[index % len(self)]["image"]
+
+
+@dataclass
+class CarSplit:
+    """The data, one stratified fold's training and validation indices, and the known test labels."""
+
+    data: HectoCars
+    train: np.ndarray  # indices into data.train_paths
+    val: np.ndarray
+    test_labels: np.ndarray | None  # known only for the synthetic world
+    pairs: list[tuple[int, int]]  # duplicate classes, scored as one
+
+    def labels(self, part: str) -> np.ndarray:
+        return self.data.train_labels[getattr(self, part)]
+
+
+def car_image_sets(split: CarSplit, size: int, preload: bool) -> dict[str, CarImages]:
+    """Training (augmented), plain training, validation and test images at ``size`` px."""
+    paths = split.data.train_paths
+    sets = {"train": CarImages([paths[i] for i in split.train], split.labels("train"), size, augment=True,
+                               preload=preload)}
+    sets["train_plain"] = copy.copy(sets["train"])  # the same (preloaded) images, not augmented
+    sets["train_plain"].augment = False
+    sets["val"] = CarImages([paths[i] for i in split.val], split.labels("val"), size, preload=preload)
+    sets["test"] = CarImages(split.data.test_paths, split.test_labels, size, preload=preload)
+    return sets
 
 
 def write_submission(path: str | Path, probabilities: np.ndarray, data: HectoCars) -> Path:

@@ -77,3 +77,17 @@ def fit_ensemble_weights(members: list[np.ndarray], labels: np.ndarray) -> np.nd
 
 def ensemble(members: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
     return sum(w * np.asarray(m, dtype=np.float64) for w, m in zip(weights, members))
+
+
+def calibrate_and_ensemble(approaches: dict[str, dict[str, np.ndarray]], val_labels: np.ndarray, seed: int = 0):
+    """Per approach a temperature fitted on ``"val"`` (its effect cross-fitted), then ensemble weights
+    on the calibrated ``"val"`` probabilities; returns (temperatures, calibrated, weights, ensemble)."""
+    temperature, calibrated = {}, {}
+    for name, probs in approaches.items():
+        t = fit_temperature(probs["val"], val_labels)
+        temperature[name] = {"temperature": t, **cross_fitted_temperature(probs["val"], val_labels, seed)}
+        calibrated[name] = {part: apply_temperature(p, t) for part, p in probs.items()}
+    names = list(calibrated)
+    weights = fit_ensemble_weights([calibrated[n]["val"] for n in names], val_labels)
+    mixed = {part: ensemble([calibrated[n][part] for n in names], weights) for part in approaches[names[0]]}
+    return temperature, calibrated, dict(zip(names, weights.tolist())), mixed

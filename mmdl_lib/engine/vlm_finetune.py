@@ -25,27 +25,23 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 def answer_batch(processor, images: list[torch.Tensor], prompts: list[str], answers: list[str]) -> dict:
-    """Model inputs for each (image, prompt, answer), right-padded, labels on the answer tokens only."""
-    rows, pixels, grids = [], [], []
-    for image, prompt, answer in zip(images, prompts, answers):
-        array = _to_uint8(image)
-        prefix = processor(text=[chat_text(prompt)], images=[array], return_tensors="pt")
-        full = processor(text=[chat_text(prompt) + answer_text(answer)], images=[array], return_tensors="pt")
-        ids = full["input_ids"][0]
-        labels = ids.clone()
-        labels[: prefix["input_ids"].shape[1]] = IGNORE
-        rows.append((ids, labels))
-        pixels.append(full["pixel_values"])
-        grids.append(full["image_grid_thw"])
-    length = max(len(ids) for ids, _ in rows)
-    pad = processor.tokenizer.pad_token_id
-    input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
-    labels = torch.full((len(rows), length), IGNORE, dtype=torch.long)
-    attention = torch.zeros((len(rows), length), dtype=torch.long)
-    for i, (ids, lab) in enumerate(rows):
-        input_ids[i, : len(ids)], labels[i, : len(ids)], attention[i, : len(ids)] = ids, lab, 1
-    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels,
-            "pixel_values": torch.cat(pixels), "image_grid_thw": torch.cat(grids)}
+    """Model inputs for each (image, prompt, answer), right-padded, labels on the answer tokens only.
+
+    One processor call for the whole batch (each image is processed once); the answer is the last
+    tokens of its row, found from the answer's own tokenisation.
+    """
+    texts = [chat_text(prompt) + answer_text(answer) for prompt, answer in zip(prompts, answers)]
+    batch = processor(text=texts, images=[_to_uint8(image) for image in images], padding=True, padding_side="right",
+                      return_tensors="pt")
+    labels = torch.full_like(batch["input_ids"], IGNORE)
+    for row, answer in enumerate(answers):
+        answer_ids = processor.tokenizer(answer_text(answer), add_special_tokens=False)["input_ids"]
+        end = int(batch["attention_mask"][row].sum())
+        if batch["input_ids"][row, end - len(answer_ids):end].tolist() != answer_ids:
+            raise ValueError(f"the answer {answer!r} does not tokenise the same at the end of its prompt")
+        labels[row, end - len(answer_ids):end] = torch.tensor(answer_ids)
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": labels,
+            "pixel_values": batch["pixel_values"], "image_grid_thw": batch["image_grid_thw"]}
 
 
 def _on(batch: dict, device: torch.device) -> dict:

@@ -81,10 +81,10 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, n_
 def classification_report(probabilities: np.ndarray, labels: np.ndarray,
                           pairs: Sequence[tuple[int, int]] = ()) -> dict[str, float]:
     """Log loss, accuracy and ECE, duplicate pairs merged."""
-    merged, merged_labels = merge_duplicate_classes(
-        np.asarray(probabilities) / np.asarray(probabilities).sum(axis=1, keepdims=True), np.asarray(labels), pairs)
-    return {"log_loss": competition_log_loss(probabilities, labels, pairs), "accuracy": accuracy(probabilities, labels,
-                                                                                                  pairs),
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    merged, merged_labels = merge_duplicate_classes(probabilities / probabilities.sum(axis=1, keepdims=True),
+                                                    np.asarray(labels), pairs)
+    return {"log_loss": competition_log_loss(merged, merged_labels), "accuracy": accuracy(merged, merged_labels),
             "ece": expected_calibration_error(merged, merged_labels)}
 
 
@@ -92,3 +92,16 @@ def prior_probabilities(train_labels: np.ndarray, n_classes: int, n_rows: int) -
     """The class-prior baseline: every row the training class frequencies."""
     prior = np.bincount(train_labels, minlength=n_classes).astype(np.float64)
     return np.tile(prior / prior.sum(), (n_rows, 1))
+
+
+def approach_scores(approaches: dict[str, dict[str, np.ndarray]], labels: dict[str, np.ndarray | None],
+                    train_labels: np.ndarray, n_classes: int,
+                    pairs: Sequence[tuple[int, int]] = ()) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`classification_report` of each approach's ``{part: probabilities}`` on every part with
+    labels (``None``: unknown, skipped), with the class prior as the first row."""
+    known = {part: y for part, y in labels.items() if y is not None}
+    rows = {"class prior": {part: classification_report(prior_probabilities(train_labels, n_classes, len(y)), y, pairs)
+                            for part, y in known.items()}}
+    for name, probs in approaches.items():
+        rows[name] = {part: classification_report(probs[part], y, pairs) for part, y in known.items()}
+    return rows

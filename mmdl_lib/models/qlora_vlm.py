@@ -88,6 +88,16 @@ def build_tiny_qwen2_5_vl(folder: Path, corpus: list[str], image_pixels: int = 5
     return folder
 
 
+def cached_tiny_qwen2_5_vl(class_names: list[str], seed: int = 0) -> str:
+    """The smoke profile's tiny model, its tokenizer trained on the hybrid prompts of these classes (cached)."""
+    from ..cache import cache_key, cached_folder
+
+    corpus = [hybrid_prompt([(name, 0.5)]) + name for name in class_names] * 4
+    folder, _ = cached_folder("tiny_qwen2_5_vl", cache_key({"classes": class_names, "seed": seed, "v": 1}),
+                              lambda f: build_tiny_qwen2_5_vl(f, corpus, seed=seed))
+    return str(folder)
+
+
 @dataclass
 class QLoRASettings:
     four_bit: bool = True  # bitsandbytes NF4 + double quantisation

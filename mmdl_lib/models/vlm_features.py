@@ -50,6 +50,27 @@ def build_feature_extractor(backend: str, clip: CLIPTeacher, vlm_name: str, devi
     raise ValueError(f"feature backend must be 'clip' or 'qwen2_5_vl', got {backend!r}")
 
 
+def cached_features(extract, identity: dict, sets: dict, parts: tuple[str, ...], device: torch.device,
+                    num_workers: int = 0) -> tuple[dict[str, torch.Tensor], bool]:
+    """``extract`` over each image set in ``parts``, computed once per ``identity`` (the model and its
+    weights) and file list, then read from the cache; also whether they were computed now."""
+    from ..cache import cache_key, cached_folder
+    from ..engine.inference import batched_outputs
+    from ..synth import WORLD_VERSION
+
+    files = {part: [str(p) for p in sets[part].paths] for part in parts}
+    key = cache_key({**identity, "world": WORLD_VERSION, "files": files, "size": sets[parts[0]].size})
+
+    def build(folder) -> None:
+        for part in parts:
+            features = batched_outputs(lambda b: extract(b["image"]), sets[part], device, 64, num_workers,
+                                       desc=f"features {part}")
+            np.save(folder / f"{part}.npy", features.numpy())
+
+    folder, built = cached_folder("car_features", key, build)
+    return {part: torch.from_numpy(np.load(folder / f"{part}.npy")) for part in parts}, built
+
+
 def build_feature_head(kind: HeadKind, dim: int, n_classes: int, hidden: int = 512, dropout: float = 0.2) -> nn.Module:
     """A linear head, or a one-hidden-layer MLP, on standardised features."""
     if kind == "linear":

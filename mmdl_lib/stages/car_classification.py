@@ -1,10 +1,12 @@
 """Chapter 06: VLM car-model classification on the Hecto layout (seed 004).
 
-Steps the notebook calls: :func:`load_split`, :func:`image_sets`, :func:`get_clip`, then one
+Steps the notebook calls: :func:`load_split`, :func:`~mmdl_lib.data.hecto_cars.car_image_sets`,
+:func:`get_clip`, then one
 function per approach — :func:`clip_zero_shot` / :func:`finetune_clip` (1), :func:`train_fusion`
 (2), :func:`frozen_feature_heads` (3), :func:`qlora_vlm` (4) — and :func:`score_approaches`,
-:func:`calibrate_and_ensemble`, :func:`write_outputs`. Each approach returns class probabilities
-for the validation fold and the test images; models, metrics and fitting live in their modules.
+:func:`~mmdl_lib.engine.calibration.calibrate_and_ensemble` and :func:`write_outputs`. Each approach
+returns class probabilities for the validation fold and the test images; models, metrics and
+fitting live in their modules.
 """
 
 from __future__ import annotations
@@ -17,26 +19,23 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..cache import cache_key, cached_folder
 from ..config import StageConfig
-from ..data.hecto_cars import CarImages, HectoCars, stratified_fold, write_submission
+from ..data.hecto_cars import CarImages, CarSplit, HectoCars, stratified_fold, write_submission
 from ..engine import fit
-from ..engine.calibration import apply_temperature, cross_fitted_temperature, ensemble, fit_ensemble_weights, fit_temperature
 from ..engine.inference import batched_outputs
 from ..engine.topk import topk_indices, topk_lists, write_topk_csv
 from ..engine.trainer import one_cycle_adamw
 from ..engine.vlm_finetune import hybrid_probabilities, score_candidates, train_answers
 from ..errors import DataFormatError
-from ..metrics.classification import classification_report, prior_probabilities
+from ..metrics.classification import approach_scores, classification_report
 from ..models.car_clip import CLIPCarClassifier
 from ..models.car_fusion import TextFusionClassifier
-from ..models.qlora_vlm import QLoRASettings, build_tiny_qwen2_5_vl, hybrid_prompt, load_qlora_vlm
+from ..models.qlora_vlm import QLoRASettings, cached_tiny_qwen2_5_vl, hybrid_prompt, load_qlora_vlm
 from ..models.teacher import CLIPTeacher
 from ..models.text import SentenceTextEncoder
-from ..models.vlm_features import FeatureRows, build_feature_extractor, build_feature_head
+from ..models.vlm_features import FeatureRows, build_feature_extractor, build_feature_head, cached_features
 from ..paths import dataset_root
 from ..runtime import seed_everything
-from ..synth import WORLD_VERSION
 
 SMOKE_CLIP = "chapter01-teacher"
 TINY_VLM = "tiny-qwen2.5-vl"
@@ -90,18 +89,6 @@ class CarClassificationConfig(StageConfig):
 CONFIG = CarClassificationConfig
 
 
-@dataclass
-class CarSplit:
-    data: HectoCars
-    train: np.ndarray  # indices into data.train_paths
-    val: np.ndarray
-    test_labels: np.ndarray | None  # known only for the synthetic world
-    pairs: list[tuple[int, int]]  # duplicate classes, scored as one
-
-    def labels(self, part: str) -> np.ndarray:
-        return self.data.train_labels[getattr(self, part)]
-
-
 def load_split(cfg: CarClassificationConfig) -> CarSplit:
     root = dataset_root(cfg.data_root, cfg.profile, "cars", cfg.synthetic_preset, cfg.seed, folder="hecto")
     if not (root / "train").is_dir():
@@ -110,18 +97,6 @@ def load_split(cfg: CarClassificationConfig) -> CarSplit:
     data = HectoCars.read(root)
     train, val = stratified_fold(data.train_labels, cfg.n_folds, cfg.fold, cfg.seed)
     return CarSplit(data, train, val, data.test_answers(), data.duplicate_index_pairs())
-
-
-def image_sets(split: CarSplit, size: int, preload: bool) -> dict[str, CarImages]:
-    """Training (augmented), plain training, validation and test images at ``size`` px."""
-    paths = split.data.train_paths
-    train = [paths[i] for i in split.train]
-    sets = {"train": CarImages(train, split.labels("train"), size, augment=True, preload=preload)}
-    sets["train_plain"] = copy.copy(sets["train"])
-    sets["train_plain"].augment = False
-    sets["val"] = CarImages([paths[i] for i in split.val], split.labels("val"), size, preload=preload)
-    sets["test"] = CarImages(split.data.test_paths, split.test_labels, size, preload=preload)
-    return sets
 
 
 def get_clip(cfg: CarClassificationConfig, device: torch.device) -> tuple[CLIPTeacher, dict]:
@@ -186,20 +161,9 @@ def train_fusion(cfg, split: CarSplit, sets, device, checkpoint_dir=None):
 def frozen_feature_heads(cfg, clip: CLIPTeacher, clip_info: dict, split: CarSplit, sets, device):
     """Features extracted once (cached), then a linear and an MLP head trained on them."""
     extract, info = build_feature_extractor(cfg.feature_backend, clip, cfg.vlm_name, device)
-    key = cache_key({**info, "clip": {k: clip_info.get(k) for k in ("name", "pretrained", "weights")},
-                     "world": WORLD_VERSION, "seed": cfg.seed,
-                     "files": [str(p) for p in split.data.train_paths + split.data.test_paths],
-                     "size": sets["val"].size})
-    parts = ("train_plain", "val", "test")
-
-    def build(folder: Path) -> None:
-        for part in parts:
-            features = batched_outputs(lambda b: extract(b["image"]), sets[part], device, 64, cfg.num_workers,
-                                      desc=f"features {part}")
-            np.save(folder / f"{part}.npy", features.numpy())
-
-    folder, built = cached_folder("car_features", key, build)
-    features = {part: torch.from_numpy(np.load(folder / f"{part}.npy")) for part in parts}
+    weights = {k: clip_info.get(k) for k in ("name", "pretrained", "weights")}  # chapter 01 may retrain its teacher
+    features, built = cached_features(extract, {**info, "clip": weights}, sets, ("train_plain", "val", "test"), device,
+                                      cfg.num_workers)
     out, histories = {}, {}
     for kind in ("linear", "mlp"):
         seed_everything(cfg.seed)
@@ -211,15 +175,6 @@ def frozen_feature_heads(cfg, clip: CLIPTeacher, clip_info: dict, split: CarSpli
             out[kind] = {part: torch.softmax(head.eval()(features[part].to(device)), 1).cpu().numpy()
                          for part in ("val", "test")}
     return out, histories, {**info, "dim": int(features["val"].shape[1]), "cached": not built}
-
-
-def _vlm_source(cfg, split: CarSplit) -> str:
-    if cfg.vlm_name != TINY_VLM:
-        return cfg.vlm_name
-    corpus = [hybrid_prompt([(n, 0.5)]) + n for n in split.data.classes] * 4
-    folder, _ = cached_folder("tiny_qwen2_5_vl", cache_key({"classes": split.data.classes, "seed": cfg.seed, "v": 1}),
-                              lambda f: build_tiny_qwen2_5_vl(f, corpus, seed=cfg.seed))
-    return str(folder)
 
 
 def hint_probabilities(source: str, models: dict[str, tuple[Any, dict[str, CarImages]]],
@@ -235,7 +190,8 @@ def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device, a
     """4-bit Qwen2.5-VL + LoRA, trained on hybrid prompts (hint = the ``hint_source`` top-K), then scored;
     the trained adapter is saved to ``adapter_dir`` (safetensors, peft's format)."""
     settings = QLoRASettings(cfg.vlm_four_bit, cfg.lora_r, cfg.lora_alpha, max_image_pixels=cfg.vlm_max_image_pixels)
-    model, processor = load_qlora_vlm(_vlm_source(cfg, split), settings, device)
+    source = cached_tiny_qwen2_5_vl(split.data.classes, cfg.seed) if cfg.vlm_name == TINY_VLM else cfg.vlm_name
+    model, processor = load_qlora_vlm(source, settings, device)
     classes = split.data.classes
     prompts = {part: [hybrid_prompt(top) for top in topk_lists(hint[part], classes, cfg.top_k)] for part in hint}
     images = {part: sets[part].image_view() for part in hint}  # read on demand: the real sets do not fit in memory
@@ -257,32 +213,9 @@ def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device, a
 
 
 def score_approaches(approaches: dict[str, Probabilities], split: CarSplit) -> dict[str, dict[str, Any]]:
-    """Log loss, accuracy and ECE of every approach on validation (and test, where labels exist)."""
-    n_classes, train = len(split.data.classes), split.labels("train")
-    rows = {"class prior": {"val": classification_report(prior_probabilities(train, n_classes, len(split.val)),
-                                                         split.labels("val"), split.pairs)}}
-    if split.test_labels is not None:
-        rows["class prior"]["test"] = classification_report(
-            prior_probabilities(train, n_classes, len(split.test_labels)), split.test_labels, split.pairs)
-    for name, probs in approaches.items():
-        rows[name] = {"val": classification_report(probs["val"], split.labels("val"), split.pairs)}
-        if split.test_labels is not None:
-            rows[name]["test"] = classification_report(probs["test"], split.test_labels, split.pairs)
-    return rows
-
-
-def calibrate_and_ensemble(approaches: dict[str, Probabilities], split: CarSplit, seed: int):
-    """Temperature per approach (fitted on validation, effect cross-fitted), then ensemble weights on validation."""
-    y_val = split.labels("val")
-    temperature, calibrated = {}, {}
-    for name, probs in approaches.items():
-        t = fit_temperature(probs["val"], y_val)
-        temperature[name] = {"temperature": t, **cross_fitted_temperature(probs["val"], y_val, seed)}
-        calibrated[name] = {part: apply_temperature(p, t) for part, p in probs.items()}
-    names = list(calibrated)
-    weights = fit_ensemble_weights([calibrated[n]["val"] for n in names], y_val)
-    mixed = {part: ensemble([calibrated[n][part] for n in names], weights) for part in ("val", "test")}
-    return temperature, calibrated, dict(zip(names, weights.tolist())), mixed
+    """Log loss, accuracy and ECE of every approach and the class prior, duplicate pairs merged."""
+    return approach_scores(approaches, {"val": split.labels("val"), "test": split.test_labels}, split.labels("train"),
+                           len(split.data.classes), split.pairs)
 
 
 def write_outputs(folder: Path, split: CarSplit, probs: Probabilities, top_k: int) -> dict[str, str]:
