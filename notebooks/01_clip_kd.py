@@ -200,10 +200,12 @@ show_text_to_region(queries, student_val["all three"].numpy(), targets.val_text.
 # same input size, measured in this run (on CUDA as well when a GPU is present).
 
 # %%
+from mmdl_lib.metrics.cost import teacher_student_cost
+
 student = students["all three"]
-cost = clip_kd.cost_comparison(teacher, student, cfg.image_size, torch_device)
+cost = teacher_student_cost(teacher, student, cfg.image_size, torch_device)
 if torch_device.type != "cpu":
-    cpu_cost = clip_kd.cost_comparison(teacher.cpu(), student.cpu(), cfg.image_size, torch.device("cpu"))
+    cpu_cost = teacher_student_cost(teacher.cpu(), student.cpu(), cfg.image_size, torch.device("cpu"))
     for name in cost:
         cost[name].update(cpu_cost[name])
     teacher.to(torch_device), student.to(torch_device)

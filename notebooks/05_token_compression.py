@@ -266,13 +266,14 @@ print(f"zero-shot with the encoder's own image embedding (class token): {referen
 # cosine is drawn over the grid, the 6×6 blocks outlined.
 
 # %%
+from mmdl_lib.metrics.token_compression import reconstruction_cosine_map
 from mmdl_lib.models.token_autoencoder import load_token_autoencoder, save_token_autoencoder
 from mmdl_lib.viz.tokens import cosine_map_figure
 
 saved = save_token_autoencoder(main_model.cpu(), run.folder / "compressor")
 loaded = load_token_autoencoder(saved)
 image = stage.val_image(cfg, clip, root, position=0)
-cosine = stage.cosine_map_of(loaded, val_tokens[0])
+cosine = reconstruction_cosine_map(loaded, val_tokens[0])
 cosine_map_figure(image, cosine, cfg.output_grid_size,
                   f"reconstruction cosine (mean {cosine.mean():.3f}, worst {cosine.min():.3f})");
 
@@ -283,7 +284,9 @@ cosine_map_figure(image, cosine, cfg.output_grid_size,
 # the encoder's time and saves the language model 16× the tokens.
 
 # %%
-cost = stage.compression_cost(clip, main_model.to(torch_device))
+from mmdl_lib.metrics.token_compression import compression_cost
+
+cost = compression_cost(clip, main_model.to(torch_device))
 display(pd.DataFrame(cost).T.round(4))
 latency = [k for k in cost["ViT forward"] if k.startswith("latency")][0]
 cost_ratio = cost["compressor"][latency] / cost["ViT forward"][latency]

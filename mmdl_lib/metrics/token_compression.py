@@ -7,6 +7,7 @@
 - :func:`linear_probe_accuracy`: scikit-learn logistic regression on the mean token.
 - :func:`probe_accuracy`: accuracy of a trained probe (the attentive one) on a token set.
 - :func:`zero_shot_accuracy`: nearest class-prompt embedding of an image embedding.
+- :func:`reconstruction_cosine_map` (one image) and :func:`compression_cost` (against the ViT).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..models.token_compressor import average_pool_tokens, nearest_upsample
+from .cost import cost_row
 
 
 def token_cosine_map(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -71,3 +73,23 @@ def compression_report(model: torch.nn.Module, critic: torch.nn.Module, val: tor
         for key, value in row.items():
             sums[key] = sums.get(key, 0.0) + value * len(target) / len(val)
     return sums
+
+
+@torch.no_grad()
+def reconstruction_cosine_map(model, tokens: torch.Tensor) -> torch.Tensor:
+    """(G, G) cosine of each reconstructed token with its original, for one image's raw tokens."""
+    target = model.standardise(tokens[None].to(next(model.parameters()).device))
+    return token_cosine_map(model(target)[1], target)[0].cpu()
+
+
+@torch.no_grad()
+def compression_cost(encoder, model, batch: int = 8) -> dict[str, dict[str, float]]:
+    """The compressor's cost against the ViT forward it follows, on the encoder's device."""
+    device = next(encoder.parameters()).device
+    images = torch.rand(batch, 3, encoder.image_size, encoder.image_size, device=device)
+    tokens = encoder.encode_tokens(images)
+    vit = cost_row(encoder.image_tower, encoder.encode_tokens, images, repeats=3)
+    compressor = cost_row(model.compressor, model.compressor, tokens, repeats=10)
+    latency_ms = compressor[f"latency_ms_per_image_{device.type}"]
+    compressor["input_tokens_per_s"] = tokens.shape[-1] ** 2 / (latency_ms / 1000)  # one grid per image
+    return {"ViT forward": vit, "compressor": compressor}

@@ -173,3 +173,7 @@ class CLIPTokenEncoder(nn.Module):
         if self.backend == "transformers":
             return F.normalize(_projected(self.model.get_text_features(input_ids=ids)), dim=-1)
         return F.normalize(self.model.encode_text(ids), dim=-1)
+
+    def class_embeddings(self, prompts: dict[str, list[str]]) -> torch.Tensor:
+        """One normalised embedding per class: the mean embedding of its prompts (a prompt ensemble)."""
+        return F.normalize(torch.stack([self.encode_text(p).mean(0) for p in prompts.values()]), dim=-1)

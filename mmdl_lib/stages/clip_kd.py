@@ -2,8 +2,8 @@
 
 The notebook calls these steps in order: :func:`resolve_coco_root`, :func:`load_regions`,
 :func:`get_teacher`, :func:`teacher_targets`, :func:`train_student` (once per loss combination /
-variant), :func:`embed_regions` + :func:`evaluate_embeddings`, :func:`cost_comparison`,
-:func:`save_outputs`. Chapter 02 builds on the saved students.
+variant), :func:`embed_regions` + :func:`evaluate_embeddings`,
+:func:`~mmdl_lib.metrics.cost.teacher_student_cost`, :func:`save_outputs`. Chapter 02 builds on the saved students.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from ..engine.inference import batched_outputs
 from ..errors import ConfigError, DataFormatError
 from ..io import write_json
 from ..losses.distillation import DistillationLosses, clip_loss
-from ..metrics.cost import cost_row
 from ..metrics.retrieval import chance_report, retrieval_report
 from ..models.student import StudentConfig, build_student, save_student
 from ..models.teacher import CLIPTeacher
@@ -231,14 +230,6 @@ def train_student(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegi
                   seed=cfg.seed, scheduler=scheduler, evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=desc,
                   settings={**cfg.fingerprint(), "loss_weights": [w_clip, w_sim, w_cos], "multiscale": multiscale})
     return student, history
-
-
-def cost_comparison(teacher: CLIPTeacher, student: torch.nn.Module, image_size: int, device: torch.device,
-                    batch: int = 32) -> dict[str, dict[str, float]]:
-    """Parameters, FLOPs per image and latency per image of both image encoders, same input."""
-    example = torch.rand(batch, 3, image_size, image_size, device=device)
-    return {"teacher image tower": cost_row(teacher.image_tower, teacher.encode_image, example),
-            "student": cost_row(student, student, example)}
 
 
 def save_outputs(folder: Path, student: torch.nn.Module, teacher_info: dict, cfg: ClipKDConfig) -> Path:

@@ -2,14 +2,14 @@
 
 Steps the notebook calls: :func:`config_from` (parameters, with the seed's Hydra-style
 overrides), :func:`get_encoder`, :func:`load_tokens`, :func:`train_autoencoder` (once per grid
-size and variant), :func:`reconstruction`, :func:`downstream`, :func:`cosine_map_of` and
-:func:`compression_cost`. Models, losses, the WGAN-GP loop and metrics live in their modules.
+size and variant), :func:`downstream`, :func:`reference_zero_shot` and :func:`val_image`;
+the cosine map and the cost come from :mod:`mmdl_lib.metrics.token_compression`. Models, losses,
+the WGAN-GP loop and metrics live in their modules.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,9 +23,7 @@ from ..data.token_cache import TokenSet, cached_tokens, image_split
 from ..engine.wgan import WGANResult, WGANSettings, fit_wgan_gp
 from ..errors import ConfigError, DataFormatError
 from ..losses.token_compression import ReconstructionLoss
-from ..metrics.cost import cost_row
-from ..metrics.token_compression import (compression_report, linear_probe_accuracy, probe_accuracy,
-                                         token_cosine_map, zero_shot_accuracy)
+from ..metrics.token_compression import compression_report, linear_probe_accuracy, probe_accuracy, zero_shot_accuracy
 from ..models.attentive_probe import fit_attentive_probe
 from ..models.token_autoencoder import TokenAutoencoder, TokenAutoencoderConfig
 from ..models.token_compressor import average_pool_tokens
@@ -34,8 +32,7 @@ from ..models.token_encoder import CLIPTokenEncoder
 from ..overrides import KEEP, KeyMap, parse_overrides
 from ..paths import dataset_root
 from ..runtime import seed_everything
-from ..synth.catalog import VEHICLE_COLORS
-from ..synth.language import noun_phrase
+from ..synth.language import class_prompt_ensemble
 
 SMOKE_ENCODER = "chapter01-teacher"
 # Variants of the main setting the chapter compares (names → settings they change).
@@ -198,16 +195,11 @@ def train_autoencoder(cfg: TokenCompressionConfig, train: TokenSet | torch.Tenso
     return model, critic, result
 
 
-def class_prompts(classes: list[str]) -> dict[str, list[str]]:
-    """Prompt ensembles per class in the captions' own words (chapter 01's teacher learned them)."""
-    return {c: [f"a {noun_phrase(c, colour, size)}" for colour in VEHICLE_COLORS for size in ("small", "medium", "large")]
-            for c in classes}
-
-
-def class_embeddings(encoder: CLIPTokenEncoder, classes: list[str], real_names: bool) -> torch.Tensor:
-    """Mean prompt embedding per class: the synthetic world's phrases, or "a photo of a …" for real data."""
-    prompts = class_prompts(classes) if not real_names else {c: [f"a photo of a {c}."] for c in classes}
-    return torch.nn.functional.normalize(torch.stack([encoder.encode_text(p).mean(0) for p in prompts.values()]), dim=-1)
+def _class_text(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, classes: list[str]) -> torch.Tensor:
+    """Class embeddings from the synthetic world's own phrases (smoke teacher) or "a photo of a …"."""
+    if cfg.encoder == SMOKE_ENCODER:
+        return encoder.class_embeddings({c: class_prompt_ensemble(c) for c in classes})
+    return encoder.class_embeddings({c: [f"a photo of a {c}."] for c in classes})
 
 
 def downstream(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, model: TokenAutoencoder,
@@ -217,7 +209,7 @@ def downstream(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, model: To
     grid = model.config.output_grid
     labels = {"train": torch.from_numpy(tokens["train"].labels[tokens["train"].spread(cfg.probe_train_size)]).long(),
               "val": torch.from_numpy(tokens["val"].labels).long()}
-    text = class_embeddings(encoder, tokens["train"].classes, real_names=cfg.encoder != SMOKE_ENCODER)
+    text = _class_text(cfg, encoder, tokens["train"].classes)
     views: dict[str, dict[str, torch.Tensor]] = {"full tokens": {}, "compressed": {}, "average pooled": {}}
     with torch.no_grad():
         for split, data in tokens.items():
@@ -251,32 +243,10 @@ def reference_zero_shot(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, 
     device = encoder.mean.device
     images = DataLoader(_val_images(cfg, root, encoder), batch_size=32)
     embeddings = torch.cat([encoder.encode_image(batch["image"].to(device)).cpu() for batch in images])
-    text = class_embeddings(encoder, val.classes, real_names=cfg.encoder != SMOKE_ENCODER).cpu()
+    text = _class_text(cfg, encoder, val.classes).cpu()
     return zero_shot_accuracy(embeddings, text, torch.from_numpy(val.labels).long())
 
 
 def val_image(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, root: Path, position: int = 0) -> torch.Tensor:
     """The validation image whose tokens are ``val`` tokens[position], as the encoder saw it."""
     return _val_images(cfg, root, encoder)[position]["image"]
-
-
-@torch.no_grad()
-def cosine_map_of(model: TokenAutoencoder, tokens: torch.Tensor) -> torch.Tensor:
-    """(G, G) cosine of each reconstructed token with its original, for one image's raw tokens."""
-    target = model.standardise(tokens[None].to(next(model.parameters()).device))
-    return token_cosine_map(model(target)[1], target)[0].cpu()
-
-
-@torch.no_grad()
-def compression_cost(encoder: CLIPTokenEncoder, model: TokenAutoencoder, batch: int = 8) -> dict[str, dict[str, float]]:
-    """The compressor's cost against the ViT forward it follows, on the encoder's device."""
-    device = next(encoder.parameters()).device
-    images = torch.rand(batch, 3, encoder.image_size, encoder.image_size, device=device)
-    tokens = encoder.encode_tokens(images)
-    vit = cost_row(encoder.image_tower, encoder.encode_tokens, images, repeats=3)
-    compressor = cost_row(model.compressor, model.compressor, tokens, repeats=10)
-    started = time.perf_counter()
-    model.compressor(tokens)
-    per_second = tokens.shape[0] * tokens.shape[-1] ** 2 / (time.perf_counter() - started)
-    compressor["input_tokens_per_s"] = per_second
-    return {"ViT forward": vit, "compressor": compressor}

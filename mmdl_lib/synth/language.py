@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalog import CLASSES
+from .catalog import CLASSES, VEHICLE_COLORS
 
 PERSON_LIKE = ("pedestrian", "cyclist")
 COMMAND_TEMPLATES = (
@@ -42,6 +42,12 @@ def noun_phrase(cls: str, color: str, size: str | None = None) -> str:
     if cls == "cone":
         return f"{lead}{noun}"
     return f"{lead}{color} {noun}"
+
+
+def class_prompt_ensemble(cls: str) -> list[str]:
+    """Every colour × size phrase the captions use for ``cls``: zero-shot prompts in the words chapter
+    01's teacher learned (chapter 05)."""
+    return [f"a {noun_phrase(cls, colour, size)}" for colour in VEHICLE_COLORS for size in ("small", "medium", "large")]
 
 
 def side_of(u_center: float, width: int) -> str:
