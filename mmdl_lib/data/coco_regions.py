@@ -195,6 +195,9 @@ class COCORegionTextDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         crop = self._crops[index] if self._crops is not None else self.crop(index)
+        # albumentations 2 draws from its own generator, which no global seed reaches; reseed it from
+        # torch's, which the trainer seeds every epoch and each DataLoader worker differently
+        self.transform.set_random_seed(int(torch.randint(2**31 - 1, ()).item()))
         image = self.transform(image=crop)["image"]
         return {"image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float(),
                 "caption": self.caption_index[self.regions[index].caption], "index": index}

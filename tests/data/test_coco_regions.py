@@ -170,3 +170,20 @@ def test_a_defect_in_a_copy_of_the_synthetic_set_is_named(tiny_world, tmp_path, 
     path.write_text(json.dumps(data))
     with pytest.raises(DataFormatError, match=f"instances_train2017.json.*{message}"):
         COCORegionTextDataset(root, "train", image_size=32)
+
+
+def test_augmentation_repeats_under_the_same_torch_seed(tiny_world):
+    import torch
+
+    from mmdl_lib.data.coco_regions import get_augmented_transform
+
+    dataset = COCORegionTextDataset(tiny_world / "coco", "train", image_size=32, min_window=24,
+                                    transform=get_augmented_transform(32))
+
+    def draw(seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(seed)
+        return [dataset[i % len(dataset)]["image"] for i in range(6)]
+
+    first, again, other = draw(0), draw(0), draw(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
