@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from .config import PROFILE_NAMES
-from .errors import MMDLError
+from .errors import ConfigError, MMDLError
 
 
 def _parse_value(text: str) -> Any:
@@ -30,13 +30,19 @@ def _parse_value(text: str) -> Any:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .book.notebooks import execute, resolve_notebook
+    from .book.notebooks import execute, rehearsal_output_path, resolve_notebook
 
     notebook = resolve_notebook(args.notebook)
     params = {name: _parse_value(value) for name, value in args.parameter}
     if args.profile:
         params["profile"] = args.profile
-    result = execute(notebook, params, output=Path(args.output) if args.output else None)
+    output = Path(args.output) if args.output else None
+    if args.rehearse:
+        if params.setdefault("profile", "full") != "full":
+            raise ConfigError("--rehearse rehearses the full profile: drop --profile smoke")
+        params["rehearse"] = True
+        output = output or rehearsal_output_path(notebook)
+    result = execute(notebook, params, output=output)
     print(f"executed {notebook.name} -> {result.output}")
     return 0
 
@@ -88,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     run.add_argument("--profile", choices=PROFILE_NAMES)
     run.add_argument("-o", "--output", help="write the executed notebook here instead of build/executed/")
+    run.add_argument("--rehearse", action="store_true",
+                     help="the full profile on this CPU: random weights, a few real-size synthetic samples, "
+                          "one or two steps (executed into build/rehearsal/)")
     run.set_defaults(func=_cmd_run)
 
     book = sub.add_parser("book", help="execute every chapter of the registry (unchanged ones are kept) and build "

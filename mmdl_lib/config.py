@@ -15,11 +15,18 @@ every knob to ``None`` ("the profile's value") and papermill's ``-p`` sets only 
 A parameter is written once, in the notebook's parameters cell; the config reads every name
 that is one of its fields, and a test checks that each notebook parameter is a field.
 A field whose hint is a ``Literal`` accepts only those values.
+
+**Rehearsal.** ``rehearse=True`` (with the ``full`` profile only) runs the full configuration as it
+is on a CPU, changing only what cannot run there: the stage's ``REHEARSAL`` overrides (random
+weights instead of downloads, a handful of samples, a capped batch, one or two optimisation steps)
+and the data, which comes from the synthetic world's ``rehearsal`` preset (real-size images).
+Explicit overrides still win, so a rehearsal can be run with a deliberately wrong setting.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -28,6 +35,10 @@ from typing import Any, ClassVar
 from .errors import ConfigError
 
 PROFILE_NAMES = ("smoke", "full")
+# What a stage's REHEARSAL may change: weights (pretrained tags, checkpoints), how much data and how
+# many steps (epochs, steps, batch sizes, sample caps and subsets), the synthetic preset, and model depth where
+# the full model cannot fit this machine (the record says so). Nothing else of the full profile.
+REHEARSABLE = re.compile(r"pretrained|checkpoint|epochs|steps|batch_size|^max_|limit|samples|subset|train_size|preset|layers")
 
 
 @dataclass
@@ -38,16 +49,32 @@ class StageConfig:
     seed: int = 0
     device: str | None = None  # None: CUDA, then MPS, then CPU
     resume: str | None = None  # folder of an interrupted run (results/<stage>/<run>) to continue
+    rehearse: bool = False  # full profile only: its configuration on a CPU with random weights, few samples
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {"smoke": {}, "full": {}}
+    # What a rehearsal changes in the full profile; every key must be one of REHEARSABLE (a test checks).
+    REHEARSAL: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def from_profile(cls, profile: str = "smoke", **overrides: Any):
         if profile not in cls.PROFILES:
             raise ConfigError(f"unknown profile {profile!r} for {cls.__name__}; choose one of {sorted(cls.PROFILES)}")
-        values = {**cls.PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
+        given = {k: v for k, v in overrides.items() if v is not None}
+        rehearsal: dict[str, Any] = {}
+        if given.get("rehearse"):
+            if profile != "full":
+                raise ConfigError(f"rehearse=True rehearses the full profile; got profile {profile!r}")
+            names = {f.name for f in dataclasses.fields(cls)}
+            rehearsal = {**({"synthetic_preset": "rehearsal"} if "synthetic_preset" in names else {}), **cls.REHEARSAL}
+        values = {**cls.PROFILES[profile], **rehearsal, **given}
         values["profile"] = profile
         return cls(**check_fields(cls, values))
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the data is the synthetic world's (smoke, and the rehearsal of full), unless a
+        ``data_root`` is given."""
+        return self.profile == "smoke" or self.rehearse
 
     @classmethod
     def from_parameters(cls, namespace: dict[str, Any]):

@@ -24,13 +24,14 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
-def dataset_root(data_root: str | None, profile: str, fmt: str, preset: str, seed: int,
+def dataset_root(data_root: str | None, synthetic: bool, fmt: str, preset: str, seed: int,
                  folder: str | None = None) -> Path:
-    """Where a chapter's dataset lives: ``data_root`` when given; in the smoke profile the synthetic
-    world's ``fmt`` (generated on first use); otherwise ``$MMDL_DATA/<folder or fmt>``."""
+    """Where a chapter's dataset lives: ``data_root`` when given; for a ``synthetic`` run (smoke, a
+    rehearsal: ``cfg.synthetic``) the synthetic world's ``fmt`` in ``preset`` (generated on first
+    use); otherwise ``$MMDL_DATA/<folder or fmt>``."""
     if data_root:
         return Path(data_root)
-    if profile == "smoke":
+    if synthetic:
         from .synth import ensure_synthetic
 
         return ensure_synthetic(fmt, preset, seed)
@@ -47,3 +48,21 @@ def cache_dir() -> Path:
 
 def results_dir() -> Path:
     return Path(os.environ.get("MMDL_RESULTS", project_root() / "results"))
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` as a page may show it: relative to the book's checkout, or under ``$MMDL_RESULTS``,
+    ``$MMDL_CACHE``, ``$MMDL_DATA`` or ``~``; never the absolute path of the machine that built the
+    page (used by every chapter's printed paths)."""
+    path = Path(path).expanduser().resolve()
+    for name, base in (("$MMDL_RESULTS", results_dir()), ("$MMDL_CACHE", cache_dir()), ("$MMDL_DATA", data_dir())):
+        base = base.resolve()
+        if path.is_relative_to(base):
+            return f"{name}/{path.relative_to(base)}".rstrip("/")
+    root = project_root()
+    if path.is_relative_to(root):
+        return str(path.relative_to(root))
+    home = Path.home().resolve()
+    if path.is_relative_to(home):
+        return f"~/{path.relative_to(home)}"
+    return path.name

@@ -54,6 +54,8 @@ class Run:
             "profile": self.profile,
             "seed": self.seed,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            # a rehearsal of the full profile (random weights, a few samples) is never a result
+            "rehearsal": bool((config or {}).get("rehearse", False)),
             "config": config or {},
             "metrics": _plain(metrics),
             "artifacts": artifacts or {},
@@ -93,15 +95,17 @@ def read_record(path: str | Path) -> dict[str, Any]:
     return record
 
 
-def latest_records(root: Path | None = None, profile: str | None = None) -> dict[str, tuple[Path, dict[str, Any]]]:
-    """The newest record of each stage (optionally of one profile)."""
+def latest_records(root: Path | None = None, profile: str | None = None,
+                   rehearsal: bool = False) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """The newest record of each stage (optionally of one profile); rehearsals of the full profile
+    only when ``rehearsal`` is True, and then only they."""
     root = root or results_dir()
     newest: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path in sorted(root.glob("*/*/record.json")):
         if not re.match(r"^(smoke|full)-", path.parent.name):
             continue
         record = read_record(path)
-        if profile and record["profile"] != profile:
+        if (profile and record["profile"] != profile) or bool(record.get("rehearsal")) != rehearsal:
             continue
         stage = record["stage"]
         if stage not in newest or record["created"] >= newest[stage][1]["created"]:
@@ -109,7 +113,9 @@ def latest_records(root: Path | None = None, profile: str | None = None) -> dict
     return newest
 
 
-def latest_run_folder(stage: str, profile: str | None = None, root: Path | None = None) -> Path | None:
-    """The folder of the newest run of ``stage`` (used by chapter 02 to find chapter 01's weights)."""
-    found = latest_records(root, profile).get(stage)
+def latest_run_folder(stage: str, profile: str | None = None, root: Path | None = None,
+                      rehearsal: bool = False) -> Path | None:
+    """The folder of the newest run of ``stage`` (used by chapter 02 to find chapter 01's weights;
+    a rehearsal finds a rehearsal's)."""
+    found = latest_records(root, profile, rehearsal).get(stage)
     return found[0].parent if found else None

@@ -15,11 +15,12 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "smoke"  # "full" writes the large preset (real-sized images; minutes to hours)
 seed = 0
 preset = None  # None → the profile's preset: "tiny" for smoke, "large" for full
 out_dir = None  # None → $MMDL_DATA/synthetic/chapter00-<preset>-seed<seed>
+rehearse = False  # with profile "full": the rehearsal preset (the large sizes, a handful of samples)
 
 # %% [markdown]
 # # 00 · The synthetic driving world
@@ -37,7 +38,7 @@ out_dir = None  # None → $MMDL_DATA/synthetic/chapter00-<preset>-seed<seed>
 # Numbers measured on synthetic data are **never** comparable with published numbers on the real
 # datasets; each chapter cites those separately.
 
-# %%
+# %% tags=["remove-cell"]
 import os
 import subprocess
 import sys
@@ -51,7 +52,7 @@ if "google.colab" in sys.modules:  # Colab only: a conda environment with the pi
     subprocess.run(["bash", f"{checkout}/scripts/colab_bootstrap.sh", "--kernel-python", kernel_python], check=True)
     sys.path[:0] = open(f"{checkout}/.colab_site_packages").read().split()
 
-# %%
+# %% tags=["hide-input"]
 from mmdl_lib.env import environment_report
 
 print(environment_report())
@@ -65,15 +66,14 @@ print(environment_report())
 # formats they need on first use and cache it under `$MMDL_DATA`.
 
 # %%
-import pandas as pd
-
 from mmdl_lib.records import Run
 from mmdl_lib.stages.synthetic_world import SyntheticWorldConfig, write_all_formats
+from mmdl_lib.viz.world import format_table
 
 cfg = SyntheticWorldConfig.from_parameters(globals())  # every parameter above, by name
 report = write_all_formats(cfg)
 root = cfg.output_root()
-pd.DataFrame(report).T.astype(object).fillna("")
+format_table(report)
 
 # %% [markdown]
 # ## COCO 2017: instances and captions
@@ -127,6 +127,7 @@ world.show_segmentation(root / "cityscapes", root / "ood");
 world.show_classification(root / "imagefolder", root / "cars");
 
 # %%
+from mmdl_lib.paths import display_path
 run = Run.start("synthetic_world", profile, seed)
 record = run.record({fmt: {k: v for k, v in r.items()} for fmt, r in report.items()}, config=cfg.to_dict())
-print("run record:", record)
+print("run record:", display_path(record))

@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "smoke"  # "full": COCO 2017 + a pretrained OpenCLIP ViT-B teacher + ConvNeXt-Tiny, on a GPU
 seed = 0
 data_root = None  # COCO 2017 root (train2017/, val2017/, annotations/); None → synthetic (smoke)
@@ -32,8 +32,9 @@ multiscale_variant = None  # also train DistilledConvNeXtMultiScale
 max_regions = None  # cap the number of regions per split (quick tries)
 device = None  # "cuda", "cuda:1", "mps", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/clip_kd/<run>): training continues from its checkpoints
+rehearse = False  # with profile "full": its configuration on this CPU, random weights, a few real-size synthetic samples
 
-# %%
+# %% tags=["remove-cell"]
 import os
 import subprocess
 import sys
@@ -46,11 +47,6 @@ if "google.colab" in sys.modules:  # Colab only: a conda environment with the pi
     kernel_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
     subprocess.run(["bash", f"{checkout}/scripts/colab_bootstrap.sh", "--kernel-python", kernel_python], check=True)
     sys.path[:0] = open(f"{checkout}/.colab_site_packages").read().split()
-
-# %%
-from mmdl_lib.env import environment_report
-
-print(environment_report())
 
 # %% [markdown]
 # # 01 · CLIP → ConvNeXt knowledge distillation on region crops
@@ -66,6 +62,11 @@ print(environment_report())
 # * $L_\text{sim}$ — KL divergence between the teacher's and the student's image→text similarity
 #   distributions at temperature $T$ (the *relations*, not only the vectors);
 # * $L_\text{cos}$ — cosine alignment of student and teacher image embeddings.
+
+# %% tags=["hide-input"]
+from mmdl_lib.env import environment_report
+
+print(environment_report())
 
 # %%
 from mmdl_lib.viz.diagram import pipeline
@@ -83,6 +84,7 @@ pipeline(["COCO image", "region crop\n+ caption", "frozen CLIP teacher\n(image +
 # pixels, so a small object stays small inside its crop.
 
 # %%
+from mmdl_lib.paths import display_path
 import pandas as pd
 import torch
 
@@ -97,7 +99,7 @@ seed_everything(cfg.seed)
 run = Run.start("clip_kd", cfg.profile, cfg.seed, resume=cfg.resume)
 coco_root = clip_kd.resolve_coco_root(cfg)
 train_regions, val_regions = clip_kd.load_regions(cfg, coco_root)
-print(f"device {torch_device} · data {coco_root}")
+print(f"device {torch_device} · data {display_path(coco_root)}")
 print(f"train: {len(train_regions)} regions, {len(train_regions.captions)} distinct captions; "
       f"skipped {dict(train_regions.report.skipped)}")
 print(f"val:   {len(val_regions)} regions ({val_regions.small.mean():.0%} small), "
@@ -239,7 +241,7 @@ metrics = {
 }
 record = run.record(metrics, config=cfg.to_dict(), artifacts=artifacts,
                     notes="synthetic COCO, locally trained teacher" if cfg.profile == "smoke" else None)
-print("run record:", record)
+print("run record:", display_path(record))
 
 # %% [markdown]
 # ## The full profile, and published numbers

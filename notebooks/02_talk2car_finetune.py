@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "smoke"  # "full": the Talk2Car release, chapter 01's full-profile encoder, on a GPU
 seed = 0
 data_root = None  # Talk2Car root (commands/, images/); None → synthetic (smoke)
@@ -31,8 +31,9 @@ visualize = True
 generate_predictions = True
 device = None  # "cuda", "cuda:1", "mps", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/talk2car/<run>): training continues from its checkpoints
+rehearse = False  # with profile "full": its configuration on this CPU, random weights, a few real-size synthetic samples
 
-# %%
+# %% tags=["remove-cell"]
 import os
 import subprocess
 import sys
@@ -45,11 +46,6 @@ if "google.colab" in sys.modules:  # Colab only: a conda environment with the pi
     kernel_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
     subprocess.run(["bash", f"{checkout}/scripts/colab_bootstrap.sh", "--kernel-python", kernel_python], check=True)
     sys.path[:0] = open(f"{checkout}/.colab_site_packages").read().split()
-
-# %%
-from mmdl_lib.env import environment_report
-
-print(environment_report())
 
 # %% [markdown]
 # # 02 · Talk2Car: from a command to a box
@@ -73,6 +69,11 @@ print(environment_report())
 # concatenate them (`forward_pyramid`); the encoder stays frozen, so each image's map is computed
 # once and cached.
 
+# %% tags=["hide-input"]
+from mmdl_lib.env import environment_report
+
+print(environment_report())
+
 # %%
 from mmdl_lib.viz.diagram import pipeline
 
@@ -89,6 +90,7 @@ pipeline(["camera image", "distilled ConvNeXt\nstages 2–4 → H/16×W/16\n(fro
 # choice. The smoke world writes four commands per image (each about a different object).
 
 # %%
+from mmdl_lib.paths import display_path
 import pandas as pd
 import torch
 
@@ -114,7 +116,7 @@ teacher = CLIPTeacher.from_info(encoder_meta["teacher"]).to(torch_device)
 print(f"train {len(splits.train)} commands on {len(splits.train.images)} images "
       f"({len(splits.train_idx)} for training, {len(splits.holdout_idx)} held out) · val {len(splits.val)} · "
       f"test {len(splits.test) if splits.test else 0}")
-print(f"encoder: {encoder_folder}")
+print(f"encoder: {display_path(encoder_folder)}")
 pd.DataFrame([{"command": c.command, "2d_box (normalised)": [round(v, 3) for v in c.box]}
               for c in splits.train.items[:5]])
 
@@ -254,7 +256,7 @@ record = run.record(metrics, config=cfg.to_dict(), artifacts=artifacts,
                     notes="synthetic Talk2Car, encoder from chapter 01's smoke run" if cfg.profile == "smoke" else None)
 print(f"{main_name}: val AP50 {results[main_name]['ap50']:.3f} "
       f"({metrics['main_over_best_trivial_ap50']:.2f}× the best trivial baseline)")
-print("run record:", record)
+print("run record:", display_path(record))
 
 # %% [markdown]
 # ## The full profile, and published numbers

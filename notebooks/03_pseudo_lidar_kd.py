@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "smoke"  # "full": real KITTI, GLPN KITTI weights, the packaged MVX-Net config, on a GPU
 seed = 0
 data_root = None  # KITTI object root (training/, ImageSets/); None → synthetic (smoke) or $MMDL_DATA/kitti
@@ -34,7 +34,7 @@ visualize = True
 device = None  # "cuda", "cuda:1", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/pseudo_lidar_kd/<run>): student training continues
 
-# %%
+# %% tags=["remove-cell"]
 import os
 import subprocess
 import sys
@@ -47,11 +47,6 @@ if "google.colab" in sys.modules:  # Colab only: a conda environment with the pi
     kernel_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
     subprocess.run(["bash", f"{checkout}/scripts/colab_bootstrap.sh", "--kernel-python", kernel_python], check=True)
     sys.path[:0] = open(f"{checkout}/.colab_site_packages").read().split()
-
-# %%
-from mmdl_lib.env import environment_report
-
-print(environment_report())
 
 # %% [markdown]
 # # 03 · Pseudo-LiDAR distillation: a LiDAR detector's knowledge in a camera-only car
@@ -70,6 +65,11 @@ print(environment_report())
 # network's scale and the camera's calibration decide whether the points land where the objects
 # are; and a detector trained on frames without annotations learns nothing while reporting
 # `detection_loss = 0.0`.
+
+# %% tags=["hide-input"]
+from mmdl_lib.env import environment_report
+
+print(environment_report())
 
 # %%
 from mmdl_lib.viz.diagram import pipeline
@@ -359,6 +359,7 @@ pd.Series(parameters, name="parameters (M)").round(1).to_frame()
 # ## The run record
 
 # %%
+from mmdl_lib.paths import display_path
 metrics = {"ap": results, "ceiling": results_table["ceiling (ground truth as detections)"],
            "depth": depth_quality, "depth_scale": {"used": scale, **scales}, "parameters_millions": parameters,
            "n_frames": {split: len(f) for split, f in frames.items()},
@@ -367,7 +368,7 @@ metrics = {"ap": results, "ceiling": results_table["ceiling (ground truth as det
 record = run.record(metrics, config=cfg.to_dict(), artifacts={"pseudo_lidar": str(pseudo_dir)},
                     notes="synthetic KITTI; teacher and depth network trained here" if cfg.profile == "smoke" else None)
 print({name: round(r["Car"]["bev"]["moderate"], 2) for name, r in results.items()})
-print("run record:", record)
+print("run record:", display_path(record))
 
 # %% [markdown]
 # ## The full profile, multi-GPU training, and published numbers

@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "smoke"  # "full": ImageNet + openai/clip-vit-large-patch14-336 on a GPU
 seed = 0
 data_root = None  # ImageNet-style root (train/<class>/, val/<class>/); None → synthetic (smoke)
@@ -45,8 +45,9 @@ probe_train_size = None  # training grids the probes see; None: all
 overrides = None  # Hydra overrides of seed 002, a list of strings (mapping table at the end)
 device = None  # "cuda", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/token_compression/<run>): training continues
+rehearse = False  # with profile "full": its configuration on this CPU, random weights, a few real-size synthetic samples
 
-# %%
+# %% tags=["remove-cell"]
 import os
 import subprocess
 import sys
@@ -59,11 +60,6 @@ if "google.colab" in sys.modules:  # Colab only: a conda environment with the pi
     kernel_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
     subprocess.run(["bash", f"{checkout}/scripts/colab_bootstrap.sh", "--kernel-python", kernel_python], check=True)
     sys.path[:0] = open(f"{checkout}/.colab_site_packages").read().split()
-
-# %%
-from mmdl_lib.env import environment_report
-
-print(environment_report())
 
 # %% [markdown]
 # # 05 · CLIP vision-token compression: a 2D-conv compressor, WGAN-GP and an autoencoder
@@ -84,6 +80,11 @@ print(environment_report())
 #
 # The honest baseline is **average pooling** to the same number of tokens: free, and hard to beat.
 
+# %% tags=["hide-input"]
+from mmdl_lib.env import environment_report
+
+print(environment_report())
+
 # %%
 from mmdl_lib.viz.diagram import pipeline
 
@@ -103,6 +104,7 @@ pipeline(["image", "frozen CLIP ViT\n24×24 patch tokens", "2D-conv compressor\n
 # encoder and cached on disk (float16, memory-mapped): training never runs the ViT again.
 
 # %%
+from mmdl_lib.paths import display_path
 import time
 
 import pandas as pd
@@ -119,7 +121,7 @@ root = stage.resolve_image_root(cfg)
 clip, encoder_info = stage.get_encoder(cfg, torch_device)
 tokens = stage.load_tokens(cfg, clip, encoder_info, root, torch_device)
 val_tokens = tokens["val"].all()  # the training tokens stay on disk, read batch by batch
-print(f"device {torch_device} · encoder {encoder_info['name']} ({encoder_info['weights']}) · "
+print(f"device {torch_device} · encoder {encoder_info['name']} ({display_path(encoder_info['weights'])}) · "
       f"{encoder_info['image_size']} px → {encoder_info['grid']}×{encoder_info['grid']} tokens of width "
       f"{encoder_info['width']}")
 print({split: len(t) for split, t in tokens.items()}, "images ·", len(tokens["train"].classes), "classes:",
@@ -286,7 +288,7 @@ cosine_map_figure(image, cosine, cfg.output_grid_size,
 # %%
 from mmdl_lib.metrics.token_compression import compression_cost
 
-cost = compression_cost(clip, main_model.to(torch_device))
+cost = compression_cost(clip, main_model.to(torch_device), batch=cfg.cost_batch_size)
 display(pd.DataFrame(cost).T.round(4))
 latency = [k for k in cost["ViT forward"] if k.startswith("latency")][0]
 cost_ratio = cost["compressor"][latency] / cost["ViT forward"][latency]
@@ -304,7 +306,7 @@ metrics = {"main": main, "history": main_result.history, "steps": main_result.st
 record = run.record(metrics, config=cfg.to_dict(), artifacts={"compressor": str(saved)},
                     notes="synthetic ImageNet-style folder; chapter 01's teacher as the CLIP" if cfg.profile == "smoke"
                     else None)
-print("run record:", record)
+print("run record:", display_path(record))
 
 # %% [markdown]
 # ## The full profile, the seed's overrides, and published numbers

@@ -15,7 +15,7 @@
 #     name: python3
 # ---
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "smoke"  # "full": the Hecto data, pretrained CLIP, EfficientNet, SBERT and Qwen2.5-VL-7B on a GPU
 seed = 0
 data_root = None  # Hecto root (train/, test/, test.csv, sample_submission.csv); None → synthetic (smoke)
@@ -51,7 +51,7 @@ num_workers = None
 device = None  # "cuda", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/car_classification/<run>): training continues
 
-# %%
+# %% tags=["remove-cell"]
 import os
 import subprocess
 import sys
@@ -64,11 +64,6 @@ if "google.colab" in sys.modules:  # Colab only: a conda environment with the pi
     kernel_python = f"{sys.version_info[0]}.{sys.version_info[1]}"
     subprocess.run(["bash", f"{checkout}/scripts/colab_bootstrap.sh", "--kernel-python", kernel_python], check=True)
     sys.path[:0] = open(f"{checkout}/.colab_site_packages").read().split()
-
-# %%
-from mmdl_lib.env import environment_report
-
-print(environment_report())
 
 # %% [markdown]
 # # 06 · VLM car-model classification: CLIP, CNN + text fusion, frozen VLM features, QLoRA
@@ -88,6 +83,11 @@ print(environment_report())
 # The seed's lesson was that frozen features of a strong pretrained VLM were the best use of a
 # small budget (its best private score, log loss 0.281, came from there). Log loss also makes
 # **calibration** part of the score, so the chapter ends with temperature scaling and an ensemble.
+
+# %% tags=["hide-input"]
+from mmdl_lib.env import environment_report
+
+print(environment_report())
 
 # %%
 from mmdl_lib.viz.diagram import pipeline
@@ -295,6 +295,7 @@ print(submission.shape, "· columns equal sample_submission.csv's:",
 display(pd.read_csv(artifacts["topk"]).head(6))
 
 # %%
+from mmdl_lib.paths import display_path
 ensemble_val = final_scores["ensemble"]["val"]["log_loss"]
 best_calibrated = min(final_scores[f"{n} (T-scaled)"]["val"]["log_loss"] for n in approaches)
 metrics = {"scores": scores, "final_scores": final_scores, "temperature": temperature,
@@ -308,7 +309,7 @@ record = run.record(metrics, config=cfg.to_dict(), artifacts=artifacts,
                     notes="synthetic Hecto-style set; chapter 01's teacher as CLIP; a tiny random Qwen2.5-VL"
                     if cfg.profile == "smoke" else None)
 print("smoke checks:", stage.smoke_checks(metrics) if cfg.profile == "smoke" else "(full profile)")
-print("run record:", record)
+print("run record:", display_path(record))
 
 # %% [markdown]
 # ## The full profile and published numbers

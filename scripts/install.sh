@@ -11,6 +11,12 @@ if [ "$(uname -s)" = Linux ] && ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libusb-1.0-0
 fi
 
+# The site test opens every page in headless Chromium (Debian's chromium + chromium-driver).
+if [ "$(uname -s)" = Linux ] && ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver
+fi
+
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch first, at the version constraints.txt pins (TORCH_SPEC overrides, e.g. a CUDA build of your choice).

@@ -63,3 +63,25 @@ def test_from_parameters_reads_every_field_by_name_and_nothing_else():
 def test_literal_fields_accept_only_their_values():
     with pytest.raises(ConfigError, match=r"'mode' of ModeConfig expects one of \['all', 'train', 'test'\], got '2'"):
         ModeConfig.from_parameters({"mode": "2"})
+
+
+@dataclass
+class RehearsedConfig(StageConfig):
+    epochs: int = 1
+    batch_size: int = 256
+    pretrained: bool = True
+    synthetic_preset: str = "smoke"
+
+    PROFILES = {"smoke": {"epochs": 2, "pretrained": False}, "full": {"epochs": 30}}
+    REHEARSAL = {"epochs": 1, "batch_size": 4, "pretrained": False}
+
+
+def test_a_rehearsal_is_the_full_profile_with_only_its_rehearsal_changes():
+    cfg = RehearsedConfig.from_profile("full", rehearse=True)
+    assert (cfg.profile, cfg.epochs, cfg.batch_size, cfg.pretrained) == ("full", 1, 4, False)
+    assert cfg.synthetic and cfg.synthetic_preset == "rehearsal"
+    assert RehearsedConfig.from_profile("full", rehearse=True, batch_size=8).batch_size == 8, "explicit values win"
+    full = RehearsedConfig.from_profile("full")
+    assert not full.synthetic and (full.epochs, full.batch_size) == (30, 256)
+    with pytest.raises(ConfigError, match="rehearses the full profile"):
+        RehearsedConfig.from_profile("smoke", rehearse=True)

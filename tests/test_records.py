@@ -2,8 +2,9 @@ import json
 
 import pytest
 
+from mmdl_lib.book.chapters import Chapter, Headline
 from mmdl_lib.book.results import render_results
-from mmdl_lib.errors import RunRecordError
+from mmdl_lib.errors import DataFormatError, RunRecordError
 from mmdl_lib.records import Run, latest_records, read_record
 
 
@@ -17,10 +18,33 @@ def test_record_holds_provenance(tmp_path):
     assert not list(path.parent.glob("*.tmp"))  # written atomically
 
 
-def test_results_chapter_is_generated_from_records(tmp_path):
-    Run.start("talk2car", "smoke", 0, root=tmp_path).record({"val_ap50": 0.61})
-    text = render_results(latest_records(tmp_path))
-    assert "Talk2Car" in text and "0.61" in text and "Profile **smoke**" in text
+def _chapter(headline: Headline) -> Chapter:
+    return Chapter(stem="02_talk2car", number="02", title="Talk2Car", stage="talk2car", part="p", summary="s",
+                   seed=None, datasets=(), extras=(), full_profile_accelerator="cpu", smoke_budget_minutes=1,
+                   headline=headline)
+
+
+def test_results_chapter_shows_the_headline_table_chart_and_record(tmp_path):
+    path = Run.start("talk2car", "smoke", 0, root=tmp_path / "results").record(
+        {"val": {"ours": {"ap50": 0.61, "iou": 0.5}, "centre prior": {"ap50": 0.03}}, "noise": {"deep": 1.0}})
+    headline = Headline(caption="Grounding on val", rows=("val.*",), columns={"AP50": "ap50", "IoU": "iou"},
+                        chart="AP50")
+    page = tmp_path / "book"
+    text = render_results(latest_records(tmp_path / "results"), [_chapter(headline)], page)
+    assert "## 02 · Talk2Car" in text and "Profile **smoke**" in text and "**Grounding on val**" in text
+    assert "| ours | 0.61 | 0.5 |" in text and "| centre prior | 0.03 | — |" in text
+    assert "deep" not in text, "only the headline, not every leaf of the record"
+    assert (page / "results_figures" / "talk2car.png").read_bytes()[:4] == b"\x89PNG"
+    assert (page / "results_records" / "talk2car.json").read_text() == path.read_text()
+    assert "{download}`Full run record (JSON) <results_records/talk2car.json>`" in text
+
+
+def test_a_headline_that_matches_nothing_in_the_record_names_the_record(tmp_path):
+    path = Run.start("talk2car", "smoke", 0, root=tmp_path).record({"val": {"ours": {"ap50": 0.61}}})
+    headline = Headline(caption="c", rows=("test.*",), columns={"AP50": "ap50"}, chart="AP50")
+    with pytest.raises(DataFormatError, match="none of the headline rows") as err:
+        render_results(latest_records(tmp_path), [_chapter(headline)], tmp_path / "book")
+    assert str(path) in str(err.value)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -51,3 +75,16 @@ def test_resuming_names_a_run_folder_of_the_same_stage_and_profile(tmp_path):
             Run.start("clip_kd", "smoke", 0, resume=wrong)
     with pytest.raises(RunRecordError, match="profile 'full'"):
         Run.start("clip_kd", "full", 0, resume=first.folder)
+
+
+def test_a_rehearsal_is_never_read_as_a_result(tmp_path):
+    from mmdl_lib.records import latest_run_folder
+
+    real = Run.start("clip_kd", "full", 0, root=tmp_path)
+    real.record({"r": 1.0}, config={"rehearse": False})
+    rehearsal = Run.start("clip_kd", "full", 0, root=tmp_path)
+    path = rehearsal.record({"r": 0.0}, config={"rehearse": True})
+    assert read_record(path)["rehearsal"] is True
+    assert latest_records(tmp_path)["clip_kd"][1]["metrics"] == {"r": 1.0}
+    assert latest_run_folder("clip_kd", "full", tmp_path) == real.folder
+    assert latest_run_folder("clip_kd", "full", tmp_path, rehearsal=True) == rehearsal.folder

@@ -12,6 +12,12 @@ know about a chapter, so that adding one means adding its own files and nothing 
     extras: []                # pip extras of mmdl-book it needs beyond the core
     full_profile_accelerator: gpu   # "gpu" or "cpu"
     smoke_budget_minutes: 5   # what a cold smoke run may take on two CPU cores
+    headline:                 # the results page's table and chart of this chapter's main comparison
+      caption: Region ↔ text retrieval on the validation crops
+      rows: [teacher, students.*, chance]   # paths into the record's metrics; "x.*" = each entry of x
+      columns: {text→region R@5: t2r_R@5, region→text R@5: r2t_R@5}   # label: path inside a row
+      chart: text→region R@5  # the column drawn as bars
+      lower_is_better: false  # optional; said beside the chart
 
 The chapter's smoke-quality checks live in its stage module (:func:`smoke_checks`), where the
 metrics they read are defined. ``_toc.yml``, the results page and the book test are generated
@@ -38,11 +44,45 @@ STEM = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 ACCELERATORS = ("gpu", "cpu")
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "title": str, "stage": str, "part": str, "summary": str, "seed": (str, type(None)), "datasets": list,
-    "extras": list, "full_profile_accelerator": str, "smoke_budget_minutes": (int, float),
+    "extras": list, "full_profile_accelerator": str, "smoke_budget_minutes": (int, float), "headline": dict,
 }
 # Pages around the chapters, in the order the site shows them.
 FRONT_MATTER = ("book/intro", "book/setup")
 BACK_MATTER = (("Results", "book/results"),)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A chapter's headline comparison on the results page, read from its run record's metrics."""
+
+    caption: str
+    rows: tuple[str, ...]
+    columns: dict[str, str]
+    chart: str
+    lower_is_better: bool = False
+
+
+def read_headline(path: Path, value: dict[str, Any]) -> Headline:
+    """The ``headline`` field of a ``.meta.yml``; a wrong part names the file and the field."""
+    kinds = {"caption": str, "rows": list, "columns": dict, "chart": str, "lower_is_better": bool}
+    unknown = sorted(set(value) - set(kinds))
+    if unknown:
+        raise DataFormatError(path, f"unknown key(s) {unknown}; known: {sorted(kinds)}", f"headline.{unknown[0]}")
+    for key, kind in kinds.items():
+        if key not in value and key != "lower_is_better":
+            raise DataFormatError(path, "missing required key", f"headline.{key}")
+        if key in value and not isinstance(value[key], kind):
+            raise DataFormatError(path, f"expected {kind.__name__}, got {value[key]!r}", f"headline.{key}")
+    if not value["rows"] or not all(isinstance(r, str) and r for r in value["rows"]):
+        raise DataFormatError(path, "a non-empty list of metric paths", "headline.rows")
+    if not value["columns"] or not all(isinstance(v, str) and v for v in value["columns"].values()):
+        raise DataFormatError(path, "a non-empty mapping of column label → metric path", "headline.columns")
+    if value["chart"] not in value["columns"]:
+        raise DataFormatError(path, f"{value['chart']!r} is not one of the columns {list(value['columns'])}",
+                              "headline.chart")
+    return Headline(caption=value["caption"], rows=tuple(value["rows"]),
+                    columns={str(k): v for k, v in value["columns"].items()}, chart=value["chart"],
+                    lower_is_better=value.get("lower_is_better", False))
 
 
 @dataclass(frozen=True)
@@ -58,6 +98,7 @@ class Chapter:
     extras: tuple[str, ...]
     full_profile_accelerator: str
     smoke_budget_minutes: float
+    headline: Headline
 
     @property
     def heading(self) -> str:
@@ -108,7 +149,8 @@ def read_chapter(path: Path) -> Chapter:
     return Chapter(stem=stem, number=match.group(1), title=meta["title"], stage=meta["stage"], part=meta["part"],
                    summary=meta["summary"], seed=meta["seed"], datasets=tuple(meta["datasets"]),
                    extras=tuple(meta["extras"]), full_profile_accelerator=meta["full_profile_accelerator"],
-                   smoke_budget_minutes=float(meta["smoke_budget_minutes"]))
+                   smoke_budget_minutes=float(meta["smoke_budget_minutes"]),
+                   headline=read_headline(path, meta["headline"]))
 
 
 def chapters(root: Path | None = None) -> list[Chapter]:

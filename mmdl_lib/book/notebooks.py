@@ -18,7 +18,7 @@ from typing import Any
 import mmdl_lib
 
 from ..errors import MMDLError
-from ..io import write_json
+from ..io import atomic_write, write_json
 from ..paths import project_root
 from .chapters import EXECUTED, chapters
 
@@ -92,6 +92,11 @@ def output_path(notebook: Path, root: Path | None = None) -> Path:
     return (root or project_root()) / EXECUTED / f"{notebook.stem}.ipynb"
 
 
+def rehearsal_output_path(notebook: Path, root: Path | None = None) -> Path:
+    """Where a rehearsal of the full profile goes: never over the chapter the site shows."""
+    return (root or project_root()) / "build" / "rehearsal" / f"{notebook.stem}.ipynb"
+
+
 def is_up_to_date(notebook: Path, parameters: dict[str, Any], root: Path | None = None) -> bool:
     out = output_path(notebook, root)
     stamp = out.with_suffix(".stamp.json")
@@ -129,6 +134,7 @@ def execute(notebook: Path, parameters: dict[str, Any] | None = None, root: Path
     stamp = out.with_suffix(".stamp.json")
     stamp.unlink(missing_ok=True)
     os.environ["MMDL_PROGRESS"] = "0"  # the kernel inherits it: no progress bars in executed pages
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # nor transformers' "Loading weights" widgets
     try:
         papermill.execute_notebook(
             str(notebook), str(out), parameters=parameters, cwd=str(root), kernel_name="python3",
@@ -140,5 +146,19 @@ def execute(notebook: Path, parameters: dict[str, Any] | None = None, root: Path
             f"{notebook.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
             f"{e.ename}: {e.evalue}\n  cell source:\n{source}\n  partial output notebook: {out}"
         ) from None
+    hide_injected_parameters(out)
     write_json(stamp, {"key": run_key(notebook, parameters), "parameters": parameters})
     return Execution(notebook, out, skipped=False)
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: the site opens with the chapter's
+    title, and the run's parameters are in its record."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    atomic_write(path, lambda tmp: nbformat.write(nb, tmp))

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from ..errors import MMDLError
 from ..progress import tqdm
 
 from ..runtime import autocast, seed_everything
@@ -70,6 +71,10 @@ def run_epoch(model: torch.nn.Module, loader: Any, loss_fn: LossFn, optimizer: t
         batch = move_to_device(batch, device)
         with autocast(device, amp):
             terms = loss_fn(model, batch)
+        if not torch.isfinite(terms["total"].detach()).all():
+            bad = {name: float(v.detach()) for name, v in terms.items() if not torch.isfinite(v.detach()).all()}
+            raise MMDLError(f"{desc}, step {count + 1}: non-finite loss {bad}; stopped before it reached the weights "
+                            "(lower the learning rate, check the inputs, or disable amp)")
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         if grad_clip:

@@ -54,7 +54,7 @@ def chance_recall(positives: np.ndarray, k: int) -> float:
     n = positives.shape[1]
     p = positives.sum(axis=1)
     miss = np.ones(len(p))
-    for j in range(k):
+    for j in range(min(k, n)):  # K ≥ n retrieves everything: no term with n − j = 0
         miss *= np.clip((n - p - j) / (n - j), 0, 1)
     return float((1 - miss).mean())
 

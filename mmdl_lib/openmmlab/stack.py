@@ -100,6 +100,7 @@ def _cpu_aware_dynamic_scatter(compiled: Callable) -> Callable:
 def setup() -> dict[str, str]:
     """Apply what this machine needs (idempotent) and return :func:`op_status`."""
     require_openmmlab()
+    quiet_known_third_party_warnings()
     if "mmcv._ext" not in _state:
         if has_compiled_mmcv_ops():
             _state["mmcv._ext"] = "compiled"
@@ -115,6 +116,29 @@ def setup() -> dict[str, str]:
     if importlib.util.find_spec("mmdet3d") is not None:
         _cpu_kitti_rotated_iou()
     return op_status()
+
+
+# Deprecation notices that OpenMMLab, spconv and numba raise from their own code on every run, about
+# their own internals (nothing the book's calls can change); silenced one by one, by message and
+# module, so that any other warning — above all the book's own — still reaches the page.
+KNOWN_THIRD_PARTY_WARNINGS = (
+    (r"dir_offset and dir_limit_offset will be depressed", r"mmdet3d\."),
+    (r"DeprecationWarning: pos_bboxes is deprecated", r"mmdet\."),
+    (r"Using a non-tuple sequence for multidimensional indexing", r"spconv\."),
+    (r"torch\.meshgrid: in an upcoming release", r"torch\."),
+    (r"The TBB threading layer requires TBB version", r"numba\."),
+)
+
+
+def quiet_known_third_party_warnings() -> None:
+    import logging
+    import warnings
+
+    for message, module in KNOWN_THIRD_PARTY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, module=module)
+    # torch logs (not warns), once, that is_fx_tracing's meaning changed, when chapter 03's run asks
+    # it (nothing there traces with fx); that notice is the only record this logger ever emits
+    logging.getLogger("torch.fx._symbolic_trace").disabled = True
 
 
 ROTATE_IOU_MODULE = "mmdet3d.evaluation.functional.kitti_utils.rotate_iou"

@@ -90,7 +90,7 @@ CONFIG = CarClassificationConfig
 
 
 def load_split(cfg: CarClassificationConfig) -> CarSplit:
-    root = dataset_root(cfg.data_root, cfg.profile, "cars", cfg.synthetic_preset, cfg.seed, folder="hecto")
+    root = dataset_root(cfg.data_root, cfg.synthetic, "cars", cfg.synthetic_preset, cfg.seed, folder="hecto")
     if not (root / "train").is_dir():
         raise DataFormatError(root / "train", "Hecto data not found: unpack the competition's train/, test/, "
                               "test.csv and sample_submission.csv there, or pass data_root")

@@ -73,14 +73,17 @@ class ClipKDConfig(StageConfig):
                   "min_window": 40, "epochs": 6, "batch_size": 128, "lr": 3e-3, "num_workers": 0},
         "full": {},
     }
+    # the full profile on a CPU: random teacher and student, 8 regions a split, 2 steps an epoch
+    REHEARSAL = {"teacher_pretrained": None, "student_pretrained": False, "epochs": 1, "batch_size": 4,
+                 "max_regions": 8}
 
 
 CONFIG = ClipKDConfig
 
 
 def resolve_coco_root(cfg: ClipKDConfig) -> Path:
-    root = dataset_root(cfg.data_root, cfg.profile, "coco", cfg.synthetic_preset, cfg.seed)
-    if cfg.profile == "smoke" and not cfg.data_root:
+    root = dataset_root(cfg.data_root, cfg.synthetic, "coco", cfg.synthetic_preset, cfg.seed)
+    if cfg.synthetic and not cfg.data_root:
         return root
     if not (root / "annotations" / "instances_train2017.json").is_file():
         raise DataFormatError(root / "annotations" / "instances_train2017.json",
@@ -119,11 +122,28 @@ def get_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset | None, val: COC
 
     With a pretrained tag it is loaded as published. Without one (smoke) it is trained
     contrastively on the training regions and their captions, cached under a key of its config,
-    the data and the library version, and reused by later runs and by chapter 02.
+    the data and the library version, and reused by later runs and by chapter 02. Teacher and
+    student see the same crops, so ``image_size`` must be the teacher's input size.
     """
+    teacher, info = _teacher(cfg, train, val, device)
+    if teacher.image_size != cfg.image_size:
+        raise ConfigError(f"image_size {cfg.image_size}: the teacher {cfg.teacher_name} takes {teacher.image_size}-px "
+                          f"crops (its position embeddings), and the student sees the same crops; "
+                          f"set image_size={teacher.image_size}")
+    return teacher, info
+
+
+def _teacher(cfg: ClipKDConfig, train: COCORegionTextDataset | None, val: COCORegionTextDataset | None,
+             device: torch.device) -> tuple[CLIPTeacher, dict]:
     if cfg.teacher_pretrained:
         teacher = CLIPTeacher(cfg.teacher_name, cfg.teacher_pretrained).to(device).freeze()
         return teacher, {"name": cfg.teacher_name, "pretrained": cfg.teacher_pretrained, "weights": None}
+    if cfg.rehearse:  # the full teacher's architecture with random weights, saved for chapter 02's rehearsal
+        folder, _ = cached_folder("clip_kd_rehearsal_teacher", cache_key({"name": cfg.teacher_name, "seed": cfg.seed}),
+                                  lambda partial: _save_random_teacher(cfg, partial))
+        weights = folder / "teacher.safetensors"
+        teacher = CLIPTeacher(cfg.teacher_name, weights=weights).to(device).freeze()
+        return teacher, {"name": cfg.teacher_name, "pretrained": None, "weights": str(weights), "rehearsal": True}
     if cfg.teacher_epochs <= 0:
         raise ConfigError("a teacher without pretrained weights must be trained: set teacher_epochs > 0 "
                           "(an untrained teacher would distil noise)")
@@ -141,6 +161,11 @@ def cached_teacher(cfg: ClipKDConfig, device: torch.device) -> tuple[CLIPTeacher
         return get_teacher(cfg, None, None, device)  # nothing is trained: no regions needed
     train, val = load_regions(cfg, resolve_coco_root(cfg))
     return get_teacher(cfg, train, val, device)
+
+
+def _save_random_teacher(cfg: ClipKDConfig, folder: Path) -> None:
+    seed_everything(cfg.seed)
+    save_weights(CLIPTeacher(cfg.teacher_name).model, folder / "teacher.safetensors")
 
 
 def _train_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegionTextDataset,

@@ -99,7 +99,7 @@ def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
 
 
 def resolve_kitti_root(cfg: PseudoLidarKDConfig) -> Path:
-    return dataset_root(cfg.data_root, cfg.profile, "kitti", cfg.synthetic_preset, cfg.seed)
+    return dataset_root(cfg.data_root, cfg.synthetic, "kitti", cfg.synthetic_preset, cfg.seed)
 
 
 def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path, device: torch.device):

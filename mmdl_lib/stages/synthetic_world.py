@@ -19,6 +19,7 @@ class SyntheticWorldConfig(StageConfig):
     out_dir: str | None = None
 
     PROFILES = {"smoke": {"preset": "tiny"}, "full": {"preset": "large"}}
+    REHEARSAL = {"preset": "rehearsal"}  # the large preset's image sizes, a handful of samples
 
     def output_root(self) -> Path:
         return Path(self.out_dir) if self.out_dir else data_dir() / "synthetic" / f"chapter00-{self.preset}-seed{self.seed}"

@@ -73,6 +73,8 @@ class Talk2CarConfig(StageConfig):
                   "lr": 2e-3, "d_model": 128, "num_layers": 1, "num_encoder_layers": 1, "imagenet_epochs": 6},
         "full": {"image_width": 800, "image_height": 450},
     }
+    # the full profile on a CPU: chapter 01's rehearsal students, one epoch, two images a batch
+    REHEARSAL = {"epochs": 1, "batch_size": 2}
 
 
 CONFIG = Talk2CarConfig
@@ -88,7 +90,7 @@ def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
 
 
 def resolve_talk2car_root(cfg: Talk2CarConfig) -> Path:
-    return dataset_root(cfg.data_root, cfg.profile, "talk2car", cfg.synthetic_preset, cfg.seed)
+    return dataset_root(cfg.data_root, cfg.synthetic, "talk2car", cfg.synthetic_preset, cfg.seed)
 
 
 def load_splits(cfg: Talk2CarConfig, root: Path) -> Talk2CarSplits:
@@ -103,7 +105,7 @@ def find_or_train_distilled(cfg: Talk2CarConfig, chapter01_output: Path | None =
     if cfg.distilled:
         folder = Path(cfg.distilled)
         return folder / name if (folder / name / "student_config.json").is_file() else folder
-    latest = latest_run_folder("clip_kd", cfg.profile)
+    latest = latest_run_folder("clip_kd", cfg.profile, rehearsal=cfg.rehearse)
     if latest is None or not (latest / name / "student_config.json").is_file():
         if cfg.mode != "all":
             raise MMDLError(f"no chapter-01 run of profile {cfg.profile!r} with a {cfg.encoder_variant} student: "
@@ -111,16 +113,17 @@ def find_or_train_distilled(cfg: Talk2CarConfig, chapter01_output: Path | None =
         from ..book.notebooks import execute, resolve_notebook
 
         execute(resolve_notebook("01"), {"profile": cfg.profile, "seed": cfg.seed, "ablation": False,
-                                         "multiscale_variant": cfg.encoder_variant == "multiscale"},
+                                         "multiscale_variant": cfg.encoder_variant == "multiscale",
+                                         **({"rehearse": True} if cfg.rehearse else {})},
                 output=chapter01_output)
-        latest = latest_run_folder("clip_kd", cfg.profile)
+        latest = latest_run_folder("clip_kd", cfg.profile, rehearsal=cfg.rehearse)
     return latest / name
 
 
 def latest_grounding(cfg: Talk2CarConfig) -> Path:
     if cfg.grounding_checkpoint:
         return Path(cfg.grounding_checkpoint)
-    latest = latest_run_folder("talk2car", cfg.profile)
+    latest = latest_run_folder("talk2car", cfg.profile, rehearsal=cfg.rehearse)
     if latest is None or not (latest / "grounding" / "grounding_config.json").is_file():
         raise MMDLError(f"mode 'test' needs a trained grounding model: no chapter-02 run of profile "
                         f"{cfg.profile!r}; run with mode='all' first or pass grounding_checkpoint")
@@ -131,7 +134,8 @@ def imagenet_style_encoder(cfg: Talk2CarConfig, config: StudentConfig, device: t
     """ImageNet-initialised encoder: timm's weights (full), or pre-trained here on the synthetic
     ImageNet-style folder (smoke; cached), the same architecture as the distilled student."""
     if cfg.imagenet_epochs <= 0:
-        return build_student(StudentConfig(**{**asdict(config), "pretrained": True}))
+        # timm's ImageNet weights; a rehearsal builds the same architecture without the download
+        return build_student(StudentConfig(**{**asdict(config), "pretrained": not cfg.rehearse}))
     encoder = random_init(config)
 
     def pretrain(folder: Path) -> None:

@@ -75,6 +75,7 @@ class TokenCompressionConfig(StageConfig):
     probe_epochs: int = 30
     probe_train_size: int | None = 2000  # training grids the probes see (all of them in memory); None: all
     overrides: list[str] | None = None  # the seed's Hydra syntax, e.g. ["model.compressor.output_grid_size=8"]
+    cost_batch_size: int = 8  # images per timed ViT / compressor forward in the cost table
 
     PROFILES = {
         "smoke": {"encoder": SMOKE_ENCODER, "encoder_pretrained": False, "image_size": 192, "subset_size": 210,
@@ -82,6 +83,10 @@ class TokenCompressionConfig(StageConfig):
                   "lr": 2e-3, "critic_lr": 2e-3, "probe_epochs": 40, "variants": ["no_wgan"]},
         "full": {},
     }
+    # the full profile on a CPU: ViT-L/14-336 from its config with random weights, the rehearsal
+    # preset's few images, one epoch of every compressor, variant and probe
+    REHEARSAL = {"encoder_pretrained": False, "subset_size": 7, "epochs": 1, "batch_size": 4, "probe_epochs": 1,
+                 "cost_batch_size": 1}
 
 
 CONFIG = TokenCompressionConfig
@@ -135,7 +140,7 @@ def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
 
 
 def resolve_image_root(cfg: TokenCompressionConfig) -> Path:
-    root = dataset_root(cfg.data_root, cfg.profile, "imagefolder", cfg.synthetic_preset, cfg.seed, folder="imagenet")
+    root = dataset_root(cfg.data_root, cfg.synthetic, "imagefolder", cfg.synthetic_preset, cfg.seed, folder="imagenet")
     for split in ("train", "val"):
         if not (root / split).is_dir():
             raise DataFormatError(root / split, "image split not found: expected train/<class>/ and val/<class>/ "

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..data.kitti import KittiCalib
+from .interactive import InteractiveFigure
 
 # the 12 edges of mmdet3d's box corner order (0–3 bottom, 4–7 top)
 BOX_EDGES = ((0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7))
@@ -33,8 +34,9 @@ def bev_panels(clouds: dict[str, np.ndarray], boxes=None, point_range: tuple[flo
     return fig
 
 
-def cloud_figure(clouds: dict[str, np.ndarray], max_points: int = 6000, seed: int = 0):
-    """An interactive plotly 3D scatter of the clouds (subsampled), one trace each."""
+def cloud_figure(clouds: dict[str, np.ndarray], max_points: int = 6000, seed: int = 0) -> InteractiveFigure:
+    """An interactive plotly 3D scatter of the clouds (subsampled), one trace each; it renders in
+    Jupyter and on the offline site (``.figure`` is the plotly figure)."""
     import plotly.graph_objects as go
 
     rng = np.random.default_rng(seed)
@@ -46,7 +48,7 @@ def cloud_figure(clouds: dict[str, np.ndarray], max_points: int = 6000, seed: in
     fig.update_layout(scene={"aspectmode": "data", "xaxis_title": "x (forward)", "yaxis_title": "y (left)",
                              "zaxis_title": "z (up)"}, height=480, margin={"l": 0, "r": 0, "t": 30, "b": 0},
                       legend={"itemsizing": "constant"})
-    return fig
+    return InteractiveFigure(fig)
 
 
 def project_corners(boxes, lidar2img: np.ndarray) -> np.ndarray:

@@ -117,3 +117,16 @@ def show_classification(imagefolder: Path, cars: Path, per_row: int = 7) -> plt.
     fig.suptitle(f"top: ImageNet-style folder · bottom: Hecto-style car models ({n_test} test images)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def format_table(report: dict[str, dict]):
+    """Chapter 00's summary, one row per format: what was written (its own counts, in words), the
+    time it took and the speed, instead of one sparse column per count of every format."""
+    import pandas as pd
+
+    rows = {}
+    for fmt, entry in report.items():
+        counts = {k: v for k, v in entry.items() if k not in ("seconds", "images_per_second")}
+        rows[fmt] = {"written": ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()),
+                     "seconds": entry["seconds"], "images/s": entry["images_per_second"]}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from mmdl_lib.book.browser import check_site
 from mmdl_lib.book.chapters import chapters
 from mmdl_lib.book.notebooks import toc_notebooks
 from mmdl_lib.book.site import build_site
@@ -23,6 +24,20 @@ def test_every_chapter_executes_and_the_site_builds():
         assert "Traceback" not in page
     results = (ROOT / "_build" / "html" / "book" / "results.html").read_text()
     assert "Profile <strong>smoke</strong>" in results
+
+
+@pytest.mark.notebooks
+def test_every_page_reads_cleanly_in_a_browser():
+    """Each page opened in headless Chromium: no JavaScript error, every image and interactive figure
+    rendered, the title first, no warning, traceback or machine path in an output. Screenshots of
+    every page go to _build/screenshots for a reviewer."""
+    build_site(profile="smoke", root=ROOT, log=lambda _: None)  # executes nothing after the first test
+    shots = ROOT / "_build" / "screenshots"
+    report = check_site(ROOT / "_build" / "html", shots)
+    chapters_ = {f"build/executed/{c.stem}.html" for c in chapters(ROOT)}
+    assert chapters_ <= set(report) and "book/results.html" in report
+    assert not {page: problems for page, problems in report.items() if problems}
+    assert all((shots / (page.removesuffix(".html").replace("/", "__") + ".png")).is_file() for page in report)
 
 
 @pytest.mark.notebooks

@@ -28,6 +28,11 @@ datasets: []
 extras: []
 full_profile_accelerator: cpu
 smoke_budget_minutes: 1
+headline:
+  caption: The demo's answers
+  rows: [answers.*]
+  columns: {value: value}
+  chart: value
 """
 
 
@@ -58,6 +63,11 @@ def test_the_toc_lists_every_chapter_in_order():
     (lambda m: m.update(full_profile_accelerator="tpu"), "full_profile_accelerator"),
     (lambda m: m.update(colour="red"), "colour"),
     (lambda m: m.update(stage="Bad-Name"), "stage"),
+    (lambda m: m.pop("headline"), "headline"),
+    (lambda m: m["headline"].update(chart="no such column"), "headline.chart"),
+    (lambda m: m["headline"].update(rows=[]), "headline.rows"),
+    (lambda m: m["headline"].pop("caption"), "headline.caption"),
+    (lambda m: m["headline"].update(colour="red"), "headline.colour"),
 ])
 def test_a_malformed_entry_names_the_file_and_the_field(tmp_path, edit, field):
     meta = yaml.safe_load(META)
@@ -102,7 +112,10 @@ def test_every_notebook_parameter_is_a_config_field_and_is_honoured(chapter):
     for name in sorted(set(parameters) - {"profile"}):
         base = config.from_profile("smoke")
         value = _other_value(hints[name], getattr(base, name))
-        cfg = config.from_parameters({**{k: eval(v) for k, v in parameters.items()}, name: value})
+        given = {k: eval(v) for k, v in parameters.items()}
+        if name == "rehearse":  # a rehearsal is of the full profile only
+            given["profile"] = "full"
+        cfg = config.from_parameters({**given, name: value})
         assert getattr(cfg, name) == value, f"{chapter.stem}: parameter {name!r} is not honoured"
 
 
@@ -129,12 +142,12 @@ def test_a_new_chapter_needs_only_its_own_files(tmp_path, isolated_home):
     project = tmp_path / "book"
     (project / "notebooks").mkdir(parents=True)
     shutil.copy(ROOT / "_config.yml", project)
-    shutil.copytree(ROOT / "book", project / "book", ignore=shutil.ignore_patterns("results.md"))
+    shutil.copytree(ROOT / "book", project / "book", ignore=shutil.ignore_patterns("results.md", "results_*"))
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0', metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_markdown_cell("# 90 · A demo chapter"),
                 nbformat.v4.new_code_cell("from mmdl_lib.records import Run\n"
-                                          "print(Run.start('demo', profile, seed).record({'answer': 42}))")]
+                                          "print(Run.start('demo', profile, seed).record({'answers': {'demo': {'value': 42}}}))")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, project / "notebooks" / "90_demo.ipynb")
     jupytext.write(nb, project / "notebooks" / "90_demo.py", fmt="py:percent")

@@ -43,6 +43,8 @@ def test_unknown_notebook_parameter_and_profile(capsys):
         main(["run", "00", "--profile", "turbo"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'turbo'" in capsys.readouterr().err
+    assert main(["run", "00", "--profile", "smoke", "--rehearse"]) == 1
+    assert "--rehearse rehearses the full profile" in capsys.readouterr().err
 
 
 def test_failing_notebook_exits_non_zero_and_points_at_the_cell(tmp_path):

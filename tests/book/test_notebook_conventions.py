@@ -43,6 +43,21 @@ def test_parameters_then_colab_bootstrap_then_environment(script):
     assert "profile" in notebook_parameters(script.with_suffix(".ipynb"))
 
 
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_the_page_opens_with_the_title_and_hides_the_set_up(script):
+    """On the site a chapter opens with its title and motivation: the parameters and the Colab
+    bootstrap are removed from the page (still runnable in the notebook), the environment report
+    follows the title with its code hidden."""
+    cells = jupytext.read(script).cells
+    code = [c for c in cells if c.cell_type == "code"]
+    for cell in code[:2]:
+        assert "remove-cell" in cell.metadata.get("tags", []), f"tag the set-up cell 'remove-cell':\n{cell.source[:80]}"
+    shown = [c for c in cells if "remove-cell" not in c.metadata.get("tags", [])]
+    assert shown[0].cell_type == "markdown" and shown[0].source.startswith("# "), "the page must open with the title"
+    assert shown[1] is code[2] and "hide-input" in code[2].metadata.get("tags", []), \
+        "the environment report follows the title, its code hidden"
+
+
 def test_the_colab_bootstrap_cell_is_the_same_in_every_chapter_and_calls_the_script():
     cells = {[c for c in jupytext.read(script).cells if c.cell_type == "code"][1].source for script in SCRIPTS}
     assert len(cells) == 1, "copy the bootstrap cell of an existing chapter"

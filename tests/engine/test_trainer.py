@@ -116,3 +116,20 @@ def test_weights_of_another_shape_name_the_file(tmp_path):
     save_weights(model, tmp_path / "w.safetensors")
     with pytest.raises(CheckpointError, match="w.safetensors: cannot load weights"):
         load_weights(torch.nn.Sequential(torch.nn.Linear(5, 8)), tmp_path / "w.safetensors")
+
+
+def test_a_non_finite_loss_stops_training_before_it_reaches_the_weights():
+    from mmdl_lib.errors import MMDLError
+
+    model, opt = _model_and_optimizer()
+    before = [p.detach().clone() for p in model.parameters()]
+    calls = {"n": 0}
+
+    def loss(model, batch):
+        calls["n"] += 1
+        terms = _loss(model, batch)
+        return {"total": terms["total"] * (float("nan") if calls["n"] == 1 else 1.0), "mse": terms["total"]}
+
+    with pytest.raises(MMDLError, match=r"step 1: non-finite loss \{'total': nan\}"):
+        fit(model, opt, loss, _problem(), epochs=1, batch_size=8, device=torch.device("cpu"), amp=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

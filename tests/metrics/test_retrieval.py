@@ -41,3 +41,13 @@ def test_report_splits_by_size():
                               query_small=np.array([True, False, False]), ks=(1,))
     assert report["t2r_R@1"] == report["r2t_R@1"] == 1.0
     assert report["r2t_R@1_small"] == report["t2r_R@1_large"] == 1.0
+
+
+def test_chance_recall_with_k_beyond_the_gallery_is_one_without_warnings():
+    import warnings
+
+    positives = np.array([[True, False, False], [False, False, True]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert chance_recall(positives, 5) == 1.0
+        assert chance_recall(positives, 3) == 1.0
