@@ -22,6 +22,7 @@ data_root = None  # COCO 2017 root (train2017/, val2017/, annotations/); None â†
 teacher_name = None  # open_clip model name, e.g. "ViT-B-32"
 teacher_pretrained = None  # open_clip pretrained tag, e.g. "laion2b_s34b_b79k"
 backbone = None  # timm ConvNeXt: "convnext_tiny" (full), "convnext_atto" (smoke)
+image_size = None  # crop size that teacher and student both see: the teacher's input size (224 full, 48 smoke)
 epochs = None
 w_clip = None  # loss weights of L_clip, L_sim, L_cos
 w_sim = None
