@@ -48,18 +48,19 @@ PRESETS: dict[str, dict[str, dict]] = {
         "imagefolder": {"size": 224, "splits": {"train": 1300, "val": 50}},
         "cars": {"size": (320, 240), "classes": 396, "views": 80, "test": 8000},
     },
-    # The full profile's rehearsal on a CPU: the real datasets' image sizes (as `large`), a handful
-    # of samples each.
-    "rehearsal": {
-        "coco": {"size": (640, 480), "splits": {"train": 4, "val": 2}},
-        "talk2car": {"size": (1600, 900), "splits": {"train": 4, "val": 2, "test": 2}, "commands_per_image": 2},
-        "kitti": {"size": (1242, 375), "training": 6, "testing": 2, "lidar": (64, 2048)},
-        "cityscapes": {"size": (1024, 512), "splits": {"train": 2, "val": 2}},
-        "ood": {"size": (1024, 512), "count": 2},
-        "imagefolder": {"size": 224, "splits": {"train": 2, "val": 1}},
-        "cars": {"size": (320, 240), "classes": 6, "views": 4, "test": 6},
-    },
 }
+# The full profile's rehearsal on a CPU: the large preset (the real datasets' image sizes) with a
+# handful of samples in each format.
+_REHEARSAL_COUNTS = {
+    "coco": {"splits": {"train": 4, "val": 2}},
+    "talk2car": {"splits": {"train": 4, "val": 2, "test": 2}, "commands_per_image": 2},
+    "kitti": {"training": 6, "testing": 2},
+    "cityscapes": {"splits": {"train": 2, "val": 2}},
+    "ood": {"count": 2},
+    "imagefolder": {"splits": {"train": 2, "val": 1}},
+    "cars": {"classes": 6, "views": 4, "test": 6},
+}
+PRESETS["rehearsal"] = {fmt: {**spec, **_REHEARSAL_COUNTS[fmt]} for fmt, spec in PRESETS["large"].items()}
 FORMATS = tuple(PRESETS["tiny"])
 
 
