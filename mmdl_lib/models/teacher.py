@@ -90,3 +90,18 @@ class CLIPTeacher(nn.Module):
         for p in self.parameters():
             p.requires_grad_(False)
         return self
+
+
+def random_teacher_weights(name: str, seed: int) -> Path:
+    """The weights of open_clip model ``name`` at random initialisation, saved once per name and seed:
+    the teacher of chapter 01's full-profile rehearsal, which chapter 02's rehearsal loads again."""
+    from ..cache import cache_key, cached_folder
+    from ..engine.checkpoint import save_weights
+    from ..runtime import seed_everything
+
+    def write(folder: Path) -> None:
+        seed_everything(seed)
+        save_weights(CLIPTeacher(name).model, folder / "teacher.safetensors")
+
+    folder, _ = cached_folder("clip_kd_rehearsal_teacher", cache_key({"name": name, "seed": seed}), write)
+    return folder / "teacher.safetensors"

@@ -28,7 +28,7 @@ from ..io import write_json
 from ..losses.distillation import DistillationLosses, clip_loss
 from ..metrics.retrieval import chance_report, retrieval_report
 from ..models.student import StudentConfig, build_student, save_student
-from ..models.teacher import CLIPTeacher
+from ..models.teacher import CLIPTeacher, random_teacher_weights
 from ..models.text import TeacherTextEncoder
 from ..paths import cache_dir, dataset_root
 from ..runtime import seed_everything
@@ -139,9 +139,7 @@ def _teacher(cfg: ClipKDConfig, train: COCORegionTextDataset | None, val: COCORe
         teacher = CLIPTeacher(cfg.teacher_name, cfg.teacher_pretrained).to(device).freeze()
         return teacher, {"name": cfg.teacher_name, "pretrained": cfg.teacher_pretrained, "weights": None}
     if cfg.rehearse:  # the full teacher's architecture with random weights, saved for chapter 02's rehearsal
-        folder, _ = cached_folder("clip_kd_rehearsal_teacher", cache_key({"name": cfg.teacher_name, "seed": cfg.seed}),
-                                  lambda partial: _save_random_teacher(cfg, partial))
-        weights = folder / "teacher.safetensors"
+        weights = random_teacher_weights(cfg.teacher_name, cfg.seed)
         teacher = CLIPTeacher(cfg.teacher_name, weights=weights).to(device).freeze()
         return teacher, {"name": cfg.teacher_name, "pretrained": None, "weights": str(weights), "rehearsal": True}
     if cfg.teacher_epochs <= 0:
@@ -161,11 +159,6 @@ def cached_teacher(cfg: ClipKDConfig, device: torch.device) -> tuple[CLIPTeacher
         return get_teacher(cfg, None, None, device)  # nothing is trained: no regions needed
     train, val = load_regions(cfg, resolve_coco_root(cfg))
     return get_teacher(cfg, train, val, device)
-
-
-def _save_random_teacher(cfg: ClipKDConfig, folder: Path) -> None:
-    seed_everything(cfg.seed)
-    save_weights(CLIPTeacher(cfg.teacher_name).model, folder / "teacher.safetensors")
 
 
 def _train_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegionTextDataset,
