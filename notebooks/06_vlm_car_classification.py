@@ -31,12 +31,15 @@ cnn_image_size = None
 cnn_epochs = None
 cnn_lr = None
 sentence_model = None  # sentence-transformers model for the class names
+sentence_pretrained = None  # False: its published architecture with random weights (a CPU rehearsal)
 fusion = None  # "weighted" or "concat"
 fusion_alpha = None  # weight of the visual logits in the weighted fusion
 feature_backend = None  # "clip" or "qwen2_5_vl"
 head_epochs = None
 head_lr = None
 vlm_name = None  # Qwen2.5-VL checkpoint; smoke: tiny-qwen2.5-vl (built from a config)
+vlm_pretrained = None  # False: the published architecture with random weights (a CPU rehearsal)
+vlm_layers = None  # with vlm_pretrained=False: keep the first N decoder layers (and at least two vision blocks)
 vlm_four_bit = None  # NF4 + double quantisation through bitsandbytes
 lora_r = None
 lora_alpha = None
@@ -50,6 +53,7 @@ batch_size = None
 num_workers = None
 device = None  # "cuda", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/car_classification/<run>): training continues
+rehearse = False  # with profile "full": its configuration on this CPU, random weights, a few real-size synthetic samples
 
 # %% tags=["remove-cell"]
 import os
@@ -241,7 +245,7 @@ display(val_table.round(3))
 approach_bars({name: row["val"] for name, row in scores.items()}, title="validation fold");
 best_approach = min((n for n in approaches), key=lambda n: scores[n]["val"]["log_loss"])
 print(f"best on validation: {best_approach}")
-show_predictions([clip_sets["val"][i]["image"] for i in range(8)], split.labels("val"), approaches[best_approach]["val"],
+show_predictions([clip_sets["val"][i]["image"] for i in range(min(8, len(clip_sets["val"])))], split.labels("val"), approaches[best_approach]["val"],
                  classes);
 
 # %% [markdown]
@@ -306,8 +310,7 @@ metrics = {"scores": scores, "final_scores": final_scores, "temperature": temper
            "clip": {k: v for k, v in clip_info.items() if k != "history"}, "seconds": seconds,
            "n_images": {"train": len(split.train), "val": len(split.val), "test": len(split.data.test_ids)}}
 record = run.record(metrics, config=cfg.to_dict(), artifacts=artifacts,
-                    notes="synthetic Hecto-style set; chapter 01's teacher as CLIP; a tiny random Qwen2.5-VL"
-                    if cfg.profile == "smoke" else None)
+                    notes=stage.record_notes(cfg))
 print("smoke checks:", stage.smoke_checks(metrics) if cfg.profile == "smoke" else "(full profile)")
 print("run record:", display_path(record))
 
@@ -320,7 +323,13 @@ print("run record:", display_path(record))
 # mmdl run 06 --profile full -p data_root /data/hecto
 # # CLIP ViT-B/32 (openai), EfficientNet-B0 (ImageNet), KR-SBERT, Qwen2.5-VL-7B-Instruct in NF4 + LoRA r=16
 # mmdl run 06 --profile full -p feature_backend clip -p vlm_steps 3000
+# mmdl run 06 --rehearse   # before the downloads: the full configuration on a CPU, random weights
 # ```
+#
+# The rehearsal builds every model of the full profile from its published architecture with random
+# weights (Qwen2.5-VL-7B with one of its 28 decoder layers, which already takes seconds per image
+# on a CPU) and runs each approach on a few synthetic cars at real size: a broken full setting
+# fails there in minutes, not after the downloads.
 #
 # | reference | setting | log loss |
 # |---|---|---|

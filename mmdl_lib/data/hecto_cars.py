@@ -129,6 +129,10 @@ def stratified_fold(labels: np.ndarray, n_folds: int, fold: int, seed: int) -> t
 
     if not 0 <= fold < n_folds:
         raise ValueError(f"fold {fold} is not in 0..{n_folds - 1}")
+    largest = int(np.bincount(labels).max()) if len(labels) else 0
+    if largest < n_folds:
+        raise ValueError(f"n_folds {n_folds}: a stratified split needs a class with at least that many training "
+                         f"images; the largest has {largest}")
     splits = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels)
     return list(splits)[fold]
 

@@ -37,16 +37,27 @@ class QwenVisionFeatures(nn.Module):
         return torch.stack([tokens.float().mean(dim=0) for tokens in out.pooler_output])
 
 
-def build_feature_extractor(backend: str, clip: CLIPTeacher, vlm_name: str, device: torch.device):
-    """The feature function of ``backend`` and what identifies it (for the feature cache)."""
+def build_feature_extractor(backend: str, clip: CLIPTeacher, vlm_source: str | None, device: torch.device,
+                            max_image_pixels: int | None = None, vlm_identity: dict | None = None):
+    """The feature function of ``backend`` and what identifies it (for the feature cache).
+
+    ``vlm_source`` is the Qwen2.5-VL checkpoint (a hub name or a folder) and ``vlm_identity`` what
+    it is (name, weights) for the cache and the record; images are resized within
+    ``max_image_pixels`` as for the QLoRA model.
+    """
     if backend == "clip":
         return clip.encode_image, {"backend": "clip", "model": clip.name}
     if backend == "qwen2_5_vl":
-        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+        from transformers import Qwen2_5_VLForConditionalGeneration
 
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm_name, dtype="auto", device_map={"": str(device)})
-        image_processor = AutoProcessor.from_pretrained(vlm_name).image_processor
-        return QwenVisionFeatures(model.eval(), image_processor), {"backend": "qwen2_5_vl", "model": vlm_name}
+        from .qlora_vlm import load_vlm_processor
+
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32  # a CPU computes bf16 3x slower
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(vlm_source, dtype=dtype, device_map={"": str(device)})
+        image_processor = load_vlm_processor(vlm_source, max_image_pixels).image_processor
+        identity = {"backend": "qwen2_5_vl", "model": vlm_source, **(vlm_identity or {}),
+                    "max_image_pixels": max_image_pixels}
+        return QwenVisionFeatures(model.eval(), image_processor), identity
     raise ValueError(f"feature backend must be 'clip' or 'qwen2_5_vl', got {backend!r}")
 
 

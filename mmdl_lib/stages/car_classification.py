@@ -26,11 +26,11 @@ from ..engine.inference import batched_outputs
 from ..engine.topk import topk_indices, topk_lists, write_topk_csv
 from ..engine.trainer import one_cycle_adamw
 from ..engine.vlm_finetune import hybrid_probabilities, score_candidates, train_answers
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from ..metrics.classification import approach_scores, classification_report
 from ..models.car_clip import CLIPCarClassifier
 from ..models.car_fusion import TextFusionClassifier
-from ..models.qlora_vlm import QLoRASettings, cached_tiny_qwen2_5_vl, hybrid_prompt, load_qlora_vlm
+from ..models.qlora_vlm import TINY_QWEN2_5_VL, QLoRASettings, hybrid_prompt, load_qlora_vlm, vlm_checkpoint
 from ..models.teacher import CLIPTeacher
 from ..models.text import SentenceTextEncoder
 from ..models.vlm_features import FeatureRows, build_feature_extractor, build_feature_head, cached_features
@@ -38,7 +38,7 @@ from ..paths import dataset_root
 from ..runtime import seed_everything
 
 SMOKE_CLIP = "chapter01-teacher"
-TINY_VLM = "tiny-qwen2.5-vl"
+TINY_VLM = TINY_QWEN2_5_VL
 Probabilities = dict[str, np.ndarray]  # {"val": (n_val, C), "test": (n_test, C)}
 
 
@@ -58,12 +58,15 @@ class CarClassificationConfig(StageConfig):
     cnn_epochs: int = 15
     cnn_lr: float = 1e-3
     sentence_model: str = "snunlp/KR-SBERT-V40K-klueNLI-augSTS"  # the seed's Korean SBERT (class names are Korean)
+    sentence_pretrained: bool = True  # False: its published architecture with random weights (rehearsal)
     fusion: Literal["weighted", "concat"] = "weighted"
     fusion_alpha: float = 0.5
     feature_backend: Literal["clip", "qwen2_5_vl"] = "qwen2_5_vl"
     head_epochs: int = 60
     head_lr: float = 1e-3
     vlm_name: str = "Qwen/Qwen2.5-VL-7B-Instruct"  # smoke: a tiny model of the same architecture
+    vlm_pretrained: bool = True  # False: the published architecture with random weights (rehearsal)
+    vlm_layers: int | None = None  # rehearsal only: the first N decoder layers, max(N, 2) vision blocks (7B does not fit a CPU)
     vlm_four_bit: bool = True
     lora_r: int = 16
     lora_alpha: int = 32
@@ -84,6 +87,17 @@ class CarClassificationConfig(StageConfig):
                   "vlm_lr": 1e-3, "vlm_max_image_pixels": None, "batch_size": 32, "num_workers": 0},
         "full": {},
     }
+    # the full profile on a CPU: every published architecture with random weights (Qwen2.5-VL-7B with
+    # 1 of its 28 decoder layers and 2 of its 32 vision blocks: one 3584-wide layer already takes
+    # seconds per image here), the rehearsal preset's 30 training images, one epoch or step per approach
+    REHEARSAL = {"clip_pretrained": None, "cnn_pretrained": False, "sentence_pretrained": False,
+                 "vlm_pretrained": False, "vlm_layers": 1, "clip_epochs": 1, "cnn_epochs": 1, "head_epochs": 1,
+                 "vlm_steps": 1, "vlm_batch_size": 2, "batch_size": 8}
+
+    def __post_init__(self) -> None:
+        if self.vlm_layers is not None and self.vlm_pretrained:
+            raise ConfigError(f"vlm_layers {self.vlm_layers}: fewer layers only for a random-weight VLM "
+                              "(vlm_pretrained=False, the rehearsal); a pretrained checkpoint keeps all of them")
 
 
 CONFIG = CarClassificationConfig
@@ -147,7 +161,8 @@ def finetune_clip(cfg, clip: CLIPTeacher, split: CarSplit, sets, device, checkpo
 
 def train_fusion(cfg, split: CarSplit, sets, device, checkpoint_dir=None):
     """EfficientNet + sentence embeddings of the class names; probabilities of the fused and single heads."""
-    text = SentenceTextEncoder(cfg.sentence_model).encode([n.replace("_", " ") for n in split.data.classes])
+    encoder = SentenceTextEncoder(cfg.sentence_model, pretrained=cfg.sentence_pretrained, seed=cfg.seed)
+    text = encoder.encode([n.replace("_", " ") for n in split.data.classes])
     seed_everything(cfg.seed)
     model = TextFusionClassifier(cfg.cnn_backbone, text, cfg.fusion, cfg.fusion_alpha, pretrained=cfg.cnn_pretrained)
     history = _fit(cfg, model, lambda m, b: m.loss(b["image"], b["label"]), sets["train"], cfg.cnn_epochs, cfg.cnn_lr,
@@ -160,7 +175,10 @@ def train_fusion(cfg, split: CarSplit, sets, device, checkpoint_dir=None):
 
 def frozen_feature_heads(cfg, clip: CLIPTeacher, clip_info: dict, split: CarSplit, sets, device):
     """Features extracted once (cached), then a linear and an MLP head trained on them."""
-    extract, info = build_feature_extractor(cfg.feature_backend, clip, cfg.vlm_name, device)
+    source, identity = (vlm_checkpoint(cfg.vlm_name, cfg.vlm_pretrained, cfg.vlm_layers, split.data.classes, cfg.seed)
+                        if cfg.feature_backend == "qwen2_5_vl" else (None, None))
+    extract, info = build_feature_extractor(cfg.feature_backend, clip, source, device, cfg.vlm_max_image_pixels,
+                                            identity)
     weights = {k: clip_info.get(k) for k in ("name", "pretrained", "weights")}  # chapter 01 may retrain its teacher
     features, built = cached_features(extract, {**info, "clip": weights}, sets, ("train_plain", "val", "test"), device,
                                       cfg.num_workers)
@@ -190,7 +208,7 @@ def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device, a
     """4-bit Qwen2.5-VL + LoRA, trained on hybrid prompts (hint = the ``hint_source`` top-K), then scored;
     the trained adapter is saved to ``adapter_dir`` (safetensors, peft's format)."""
     settings = QLoRASettings(cfg.vlm_four_bit, cfg.lora_r, cfg.lora_alpha, max_image_pixels=cfg.vlm_max_image_pixels)
-    source = cached_tiny_qwen2_5_vl(split.data.classes, cfg.seed) if cfg.vlm_name == TINY_VLM else cfg.vlm_name
+    source, identity = vlm_checkpoint(cfg.vlm_name, cfg.vlm_pretrained, cfg.vlm_layers, split.data.classes, cfg.seed)
     model, processor = load_qlora_vlm(source, settings, device)
     classes = split.data.classes
     prompts = {part: [hybrid_prompt(top) for top in topk_lists(hint[part], classes, cfg.top_k)] for part in hint}
@@ -208,7 +226,7 @@ def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device, a
         out[part] = hybrid_probabilities(hint[part], candidates, scores)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    return out, log, {"model": cfg.vlm_name, "four_bit": settings.four_bit, "trainable_parameters": trainable,
+    return out, log, {**identity, "four_bit": settings.four_bit, "trainable_parameters": trainable,
                       "parameters": total, "example_prompt": prompts["val"][0]}
 
 
@@ -223,6 +241,17 @@ def write_outputs(folder: Path, split: CarSplit, probs: Probabilities, top_k: in
     submission = write_submission(folder / "submission.csv", probs["test"], data)
     topk = write_topk_csv(folder / "test_topk.csv", data.test_ids, topk_lists(probs["test"], data.classes, top_k))
     return {"submission": str(submission), "topk": str(topk)}
+
+
+def record_notes(cfg: CarClassificationConfig) -> str | None:
+    """What the run record says about models that are not the seed's."""
+    if cfg.profile == "smoke":
+        return "synthetic Hecto-style set; chapter 01's teacher as CLIP; a tiny random Qwen2.5-VL"
+    if cfg.rehearse:
+        return (f"rehearsal: every model with random weights; {cfg.vlm_name} built from its published config with "
+                f"{cfg.vlm_layers or 'all'} decoder layer(s), at least two vision blocks and a stand-in tokenizer, "
+                f"{cfg.sentence_model} with a stand-in tokenizer")
+    return None
 
 
 def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:

@@ -58,7 +58,7 @@ _REHEARSAL_COUNTS = {
     "cityscapes": {"splits": {"train": 2, "val": 2}},
     "ood": {"count": 2},
     "imagefolder": {"splits": {"train": 2, "val": 1}},
-    "cars": {"classes": 6, "views": 4, "test": 6},
+    "cars": {"classes": 6, "views": 5, "test": 2},  # five views: chapter 06's 5-fold stratified split
 }
 PRESETS["rehearsal"] = {fmt: {**spec, **_REHEARSAL_COUNTS[fmt]} for fmt, spec in PRESETS["large"].items()}
 FORMATS = tuple(PRESETS["tiny"])
@@ -99,7 +99,11 @@ def write_synthetic(fmt: str, out: str | Path, preset: str = "tiny", seed: int =
 
 
 def synthetic_root(preset: str = "smoke", seed: int = 0) -> Path:
-    return data_dir() / "synthetic" / f"{preset}-seed{seed}-v{WORLD_VERSION}"
+    """Where ``ensure_synthetic`` keeps a preset: named by the world's version and the preset's own
+    sizes and counts, so editing a preset regenerates its data (and every cache keyed by its paths)."""
+    from ..cache import cache_key
+
+    return data_dir() / "synthetic" / f"{preset}-seed{seed}-v{WORLD_VERSION}-{cache_key(PRESETS[preset])[:8]}"
 
 
 def ensure_synthetic(fmt: str, preset: str = "smoke", seed: int = 0) -> Path:

@@ -88,3 +88,8 @@ def test_submission_has_the_sample_columns_and_rows_summing_to_one(world, tmp_pa
     assert float(rows[1][column]) == pytest.approx(probs[0, 0] / probs[0].sum(), abs=1e-7)
     with pytest.raises(ValueError, match="shape"):
         write_submission(tmp_path / "bad.csv", probs[:, :2], data)
+
+
+def test_a_split_with_more_folds_than_images_per_class_names_n_folds():
+    with pytest.raises(ValueError, match="n_folds 5: .* the largest has 4"):
+        stratified_fold(np.repeat(np.arange(3), 4), 5, 0, seed=0)

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from mmdl_lib.engine.vlm_finetune import IGNORE, answer_batch, score_candidates, train_answers
-from mmdl_lib.models.qlora_vlm import QLoRASettings, build_tiny_qwen2_5_vl, hybrid_prompt, load_qlora_vlm
+from mmdl_lib.engine.vlm_finetune import IGNORE, answer_batch, answer_loss, score_candidates, train_answers
+from mmdl_lib.models.qlora_vlm import (QLoRASettings, build_random_qwen2_5_vl, hybrid_prompt, load_qlora_vlm,
+                                    load_vlm_processor, tiny_qwen2_5_vl_config)
 from mmdl_lib.models.vlm_features import QwenVisionFeatures
 
 NAMES = ["Aster_Sedan_Gen1_2015_2018", "Borealis_Suv_Gen2_2018_2021", "Cygna_Coupe_Gen1_2021_2024"]
@@ -11,7 +12,7 @@ NAMES = ["Aster_Sedan_Gen1_2015_2018", "Borealis_Suv_Gen2_2018_2021", "Cygna_Cou
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     corpus = [hybrid_prompt([(n, 0.5)]) + n for n in NAMES] * 4
-    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("vlm"), corpus)
+    return build_random_qwen2_5_vl(tmp_path_factory.mktemp("vlm"), corpus, tiny_qwen2_5_vl_config)
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +78,77 @@ def test_qwen_vision_features_are_one_vector_per_image(tiny):
     features = QwenVisionFeatures(model, AutoProcessor.from_pretrained(str(tiny)).image_processor)
     out = features(torch.rand(3, 3, 96, 128))
     assert out.shape == (3, model.config.vision_config.out_hidden_size)
+
+
+def test_the_answer_loss_equals_the_models_own_label_loss(qlora):
+    """Logits only from the first answer position on give the loss transformers computes from labels."""
+    model, processor = qlora
+    images = [torch.rand(3, 64, 64) for _ in range(2)]
+    batch = answer_batch(processor, images, [hybrid_prompt([(NAMES[0], 0.9)]), hybrid_prompt([(NAMES[1], 0.4)])],
+                         [NAMES[0], NAMES[2]])
+    with torch.no_grad():
+        model.eval()
+        assert float(answer_loss(model, batch)) == pytest.approx(float(model(**batch).loss), rel=1e-4)
+
+
+def test_image_tokens_get_multimodal_rope_positions(qlora):
+    """The batch marks the image tokens, so Qwen2.5-VL gives them 2-D (height, width) positions."""
+    model, processor = qlora
+    batch = answer_batch(processor, [torch.rand(3, 112, 56)], [hybrid_prompt([(NAMES[0], 0.9)])], [NAMES[0]])
+    base = model.get_base_model().model
+    positions, _ = base.get_rope_index(batch["input_ids"], image_grid_thw=batch["image_grid_thw"],
+                                       attention_mask=batch["attention_mask"],
+                                       mm_token_type_ids=batch["mm_token_type_ids"])
+    image = batch["mm_token_type_ids"][0] == 1
+    assert image.sum() == int(batch["image_grid_thw"].prod()) // 4
+    assert not torch.equal(positions[1, 0, image], positions[2, 0, image])  # rows and columns differ
+
+
+def test_the_processor_resizes_within_max_image_pixels(tiny):
+    """The full profile bounds Qwen's resize (448² px): a large photo becomes at most that many pixels."""
+    import numpy as np
+
+    processor = load_vlm_processor(tiny, 112 * 112)
+    grid = processor.image_processor(images=[np.zeros((900, 1600, 3), np.uint8)], return_tensors="pt")["image_grid_thw"]
+    area = int(grid[0, 1] * grid[0, 2]) * 14 * 14  # patches × patch area
+    assert 56 * 56 < area <= 112 * 112  # above the checkpoint's own bound (56² px), within the given one
+
+
+@pytest.fixture(scope="module")
+def sharp(tiny):
+    """The tiny model unquantised, its attention sharpened: a random model at initialisation attends
+    almost uniformly, so token positions would barely move its scores."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(tiny)).eval()
+    with torch.no_grad():
+        for layer in model.model.language_model.layers:
+            layer.self_attn.q_proj.weight.mul_(30)
+            layer.self_attn.k_proj.weight.mul_(30)
+    return model, load_vlm_processor(tiny, 112 * 112)  # 4×4 merged image tokens: their RoPE offset is −12
+
+
+def test_scoring_with_a_shared_prefix_equals_scoring_whole_sequences(sharp):
+    """One pass over image and prompt, its cache repeated for the K answers, gives the same
+    log-likelihoods as K full sequences, the answers at the multimodal-RoPE positions after the prompt."""
+    from mmdl_lib.engine.vlm_finetune import answer_log_likelihoods
+
+    model, processor = sharp
+    image, prompt = torch.rand(3, 112, 112), hybrid_prompt([(NAMES[1], 0.7), (NAMES[0], 0.3)])
+    names = [NAMES[0], NAMES[2], NAMES[1]]
+    # batched with a shorter prompt and a smaller image (left padding, other RoPE offsets) in front
+    other = [torch.rand(3, 56, 84), hybrid_prompt([(NAMES[2], 1.0)]), names[::-1]]
+    shared = score_candidates(model, processor, [other[0], image], [other[1], prompt], [other[2], names],
+                              torch.device("cpu"))[1]
+    batch = answer_batch(processor, [image] * 3, [prompt] * 3, names)
+    with torch.no_grad():
+        whole = answer_log_likelihoods(model, batch).numpy()
+        # the same sequences with the answers two positions off: what a wrong RoPE offset would score
+        positions, _ = model.model.get_rope_index(batch["input_ids"], image_grid_thw=batch["image_grid_thw"],
+                                                  attention_mask=batch["attention_mask"],
+                                                  mm_token_type_ids=batch["mm_token_type_ids"])
+        start = int((batch["labels"] != IGNORE).any(dim=0).nonzero()[0])
+        positions[:, :, start - 1:] += 2
+        shifted = answer_log_likelihoods(model, {**batch, "position_ids": positions}).numpy()
+    assert shared == pytest.approx(whole, abs=1e-3)
+    assert abs(shifted - whole).max() > 0.05
