@@ -55,8 +55,13 @@ def random_sentence_encoder(name: str, seed: int = 0) -> str:
     """A sentence-transformers folder with ``name``'s published architecture (``models/configs/published``)
     at random initialisation, its pooling, and all-MiniLM-L6-v2's WordPiece tokenizer standing in for
     the checkpoint's (its ids fit the published vocabulary); cached per name and seed."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
     from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    try:
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:  # sentence-transformers < 6 (6 deprecates the old path)
+        from sentence_transformers.models import Pooling, Transformer
 
     from ..cache import cache_key, cached_folder
     from ..errors import ConfigError
@@ -76,8 +81,8 @@ def random_sentence_encoder(name: str, seed: int = 0) -> str:
         encoder = AutoModel.from_config(AutoConfig.for_model(**config))
         encoder.save_pretrained(folder / "0_Transformer")
         tokenizer.save_pretrained(folder / "0_Transformer")
-        transformer = models.Transformer(str(folder / "0_Transformer"))
-        SentenceTransformer(modules=[transformer, models.Pooling(config["hidden_size"], pooling)]).save(str(folder))
+        transformer = Transformer(str(folder / "0_Transformer"))
+        SentenceTransformer(modules=[transformer, Pooling(config["hidden_size"], pooling)]).save(str(folder))
 
     folder, _ = cached_folder("random_sentence_encoder", cache_key({"name": name, "seed": seed, "v": 1}), write)
     return str(folder)
