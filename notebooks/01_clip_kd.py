@@ -85,10 +85,11 @@ pipeline(["COCO image", "region crop\n+ caption", "frozen CLIP teacher\n(image +
 # pixels, so a small object stays small inside its crop.
 
 # %%
-from mmdl_lib.paths import display_path
 import pandas as pd
 import torch
 
+from mmdl_lib.metrics.retrieval import region_chance_report, region_retrieval_report
+from mmdl_lib.paths import display_path
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
 from mmdl_lib.stages import clip_kd
@@ -119,8 +120,8 @@ show_regions(val_regions);
 # %%
 teacher, teacher_info = clip_kd.get_teacher(cfg, train_regions, val_regions, torch_device)
 targets = clip_kd.teacher_targets(teacher, train_regions, val_regions, torch_device)
-chance = clip_kd.chance_levels(val_regions)
-teacher_report = clip_kd.evaluate_embeddings(targets.val_image, targets.val_text, val_regions)
+chance = region_chance_report(val_regions)
+teacher_report = region_retrieval_report(targets.val_image, targets.val_text, val_regions)
 print(f"teacher: {teacher_info['name']} ({teacher_info['pretrained'] or 'trained here'}) · "
       f"val text→region R@5 {teacher_report['t2r_R@5']:.3f} (chance {chance['t2r_R@5']:.3f})")
 if teacher_info.get("history"):
@@ -170,7 +171,7 @@ reports = {"teacher": teacher_report}
 student_val = {}
 for name, model in students.items():
     student_val[name] = clip_kd.embed_regions(model, val_regions, torch_device)
-    reports[f"student ({name})"] = clip_kd.evaluate_embeddings(student_val[name], targets.val_text, val_regions)
+    reports[f"student ({name})"] = region_retrieval_report(student_val[name], targets.val_text, val_regions)
 keys = ["t2r_R@1", "t2r_R@5", "t2r_R@10", "r2t_R@1", "r2t_R@5", "r2t_R@10"]
 table = pd.DataFrame(reports).T
 display(table[keys + [k + s for k in ("t2r_R@5", "r2t_R@5") for s in ("_small", "_large")]].round(3))

@@ -143,6 +143,7 @@ print("scored as one class:", [(classes[a], classes[b]) for a, b in split.pairs]
 # ViT-B/32 has read car names on the web.
 
 # %%
+from mmdl_lib.engine.inference import class_probabilities
 from mmdl_lib.metrics.classification import classification_report
 from mmdl_lib.viz.curves import plot_history
 
@@ -153,7 +154,7 @@ started = time.perf_counter()
 approaches["CLIP zero-shot"] = stage.clip_zero_shot(clip, split, clip_sets, torch_device)
 clip_model, histories["CLIP fine-tuned"] = stage.finetune_clip(cfg, clip, split, clip_sets, torch_device,
                                                                 run.folder / "checkpoints" / "clip")
-approaches["CLIP fine-tuned"] = stage.probabilities(clip_model, clip_sets, torch_device, num_workers=cfg.num_workers)
+approaches["CLIP fine-tuned"] = class_probabilities(clip_model, clip_sets, torch_device, num_workers=cfg.num_workers)
 seconds["CLIP"] = time.perf_counter() - started
 for name in ("CLIP zero-shot", "CLIP fine-tuned"):
     print(name, {k: round(v, 3) for k, v in classification_report(approaches[name]["val"], split.labels("val"),
@@ -291,7 +292,9 @@ reliability_diagrams({f"{best_approach}": (approaches[best_approach]["val"], spl
 # per class, each row summing to one.
 
 # %%
-artifacts = {**stage.write_outputs(run.folder, split, mixed, cfg.top_k), "qlora_adapter": str(run.folder / "qlora_adapter")}
+from mmdl_lib.data.hecto_cars import write_outputs
+
+artifacts = {**write_outputs(run.folder, split, mixed, cfg.top_k), "qlora_adapter": str(run.folder / "qlora_adapter")}
 submission = pd.read_csv(artifacts["submission"])
 print(submission.shape, "· columns equal sample_submission.csv's:",
       list(submission.columns) == list(pd.read_csv(split.data.root / "sample_submission.csv", nrows=0).columns),

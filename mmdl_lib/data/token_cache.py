@@ -115,3 +115,13 @@ def cached_tokens(encode, root: Path, split: str, image_size: int, subset: int |
                               lambda partial: _write_tokens(encode, images, partial, device, batch_size, meta))
     saved = json.loads((folder / "tokens.json").read_text())
     return TokenSet(np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "labels.npy"), saved["classes"])
+
+
+def require_image_splits(root: Path, splits: tuple[str, ...]) -> Path:
+    """``root`` if it holds every split as ``<split>/<class>/`` folders (the ImageNet layout), else a
+    :class:`DataFormatError` naming the missing folder."""
+    for split in splits:
+        if not (root / split).is_dir():
+            raise DataFormatError(root / split, "image split not found: expected train/<class>/ and val/<class>/ "
+                                  "(ImageNet layout), or pass data_root")
+    return root

@@ -68,3 +68,14 @@ def chance_report(caption_ids: np.ndarray, n_captions: int, ks: tuple[int, ...] 
         out[f"t2r_R@{k}"] = chance_recall(positives.T[positives.any(axis=0)], k)
         out[f"r2t_R@{k}"] = chance_recall(positives, k)
     return out
+
+
+def region_retrieval_report(image_emb, text_emb, regions, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """:func:`retrieval_report` of embeddings of a region-caption set (chapter 01's ``COCORegionTextDataset``)."""
+    return retrieval_report(np.asarray(image_emb), np.asarray(text_emb), regions.caption_ids, regions.small,
+                            regions.caption_is_small, ks)
+
+
+def region_chance_report(regions, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """Recall@K of a random ranking on a region-caption set, the floor every model must beat."""
+    return chance_report(regions.caption_ids, len(regions.captions), ks)

@@ -177,3 +177,12 @@ class CLIPTokenEncoder(nn.Module):
     def class_embeddings(self, prompts: dict[str, list[str]]) -> torch.Tensor:
         """One normalised embedding per class: the mean embedding of its prompts (a prompt ensemble)."""
         return F.normalize(torch.stack([self.encode_text(p).mean(0) for p in prompts.values()]), dim=-1)
+
+    def class_name_embeddings(self, classes: list[str], world_phrases: bool) -> torch.Tensor:
+        """Class embeddings from the synthetic world's own phrases (``world_phrases``: chapter 01's smoke
+        teacher learnt those), or from "a photo of a …" (chapter 05)."""
+        from ..synth.language import class_prompt_ensemble
+
+        if world_phrases:
+            return self.class_embeddings({c: class_prompt_ensemble(c) for c in classes})
+        return self.class_embeddings({c: [f"a photo of a {c}."] for c in classes})

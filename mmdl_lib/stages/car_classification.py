@@ -4,7 +4,8 @@ Steps the notebook calls: :func:`load_split`, :func:`~mmdl_lib.data.hecto_cars.c
 :func:`get_clip`, then one
 function per approach — :func:`clip_zero_shot` / :func:`finetune_clip` (1), :func:`train_fusion`
 (2), :func:`frozen_feature_heads` (3), :func:`qlora_vlm` (4) — and :func:`score_approaches`,
-:func:`~mmdl_lib.engine.calibration.calibrate_and_ensemble` and :func:`write_outputs`. Each approach
+:func:`~mmdl_lib.engine.calibration.calibrate_and_ensemble` and
+:func:`~mmdl_lib.data.hecto_cars.write_outputs`. Each approach
 returns class probabilities for the validation fold and the test images; models, metrics and
 fitting live in their modules.
 """
@@ -20,14 +21,15 @@ import numpy as np
 import torch
 
 from ..config import StageConfig
-from ..data.hecto_cars import CarImages, CarSplit, HectoCars, stratified_fold, write_submission
+from ..data.hecto_cars import CarImages, CarSplit, HectoCars, stratified_fold
 from ..engine import fit
-from ..engine.inference import batched_outputs
-from ..engine.topk import topk_indices, topk_lists, write_topk_csv
+from ..engine.inference import class_probabilities
+from ..engine.topk import topk_indices, topk_lists
 from ..engine.trainer import one_cycle_adamw
 from ..engine.vlm_finetune import hybrid_probabilities, score_candidates, train_answers
 from ..errors import ConfigError, DataFormatError
 from ..metrics.classification import approach_scores, classification_report
+from ..metrics.cost import count_parameters
 from ..models.car_clip import CLIPCarClassifier
 from ..models.car_fusion import TextFusionClassifier
 from ..models.qlora_vlm import TINY_QWEN2_5_VL, QLoRASettings, hybrid_prompt, load_qlora_vlm, vlm_checkpoint
@@ -38,7 +40,6 @@ from ..paths import dataset_root
 from ..runtime import seed_everything
 
 SMOKE_CLIP = "chapter01-teacher"
-TINY_VLM = TINY_QWEN2_5_VL
 Probabilities = dict[str, np.ndarray]  # {"val": (n_val, C), "test": (n_test, C)}
 
 
@@ -83,7 +84,7 @@ class CarClassificationConfig(StageConfig):
         "smoke": {"clip_name": SMOKE_CLIP, "clip_pretrained": None, "clip_epochs": 12, "clip_lr": 5e-4,
                   "cnn_backbone": "test_efficientnet", "cnn_pretrained": False, "cnn_image_size": 64,
                   "cnn_epochs": 30, "cnn_lr": 5e-3, "sentence_model": "sentence-transformers/all-MiniLM-L6-v2", "feature_backend": "clip",
-                  "head_epochs": 150, "head_lr": 3e-3, "vlm_name": TINY_VLM, "vlm_steps": 40, "vlm_batch_size": 8,
+                  "head_epochs": 150, "head_lr": 3e-3, "vlm_name": TINY_QWEN2_5_VL, "vlm_steps": 40, "vlm_batch_size": 8,
                   "vlm_lr": 1e-3, "vlm_max_image_pixels": None, "batch_size": 32, "num_workers": 0},
         "full": {},
     }
@@ -123,12 +124,6 @@ def get_clip(cfg: CarClassificationConfig, device: torch.device) -> tuple[CLIPTe
     return clip, {"name": cfg.clip_name, "pretrained": cfg.clip_pretrained, "weights": None}
 
 
-def probabilities(model, sets: dict[str, CarImages], device: torch.device, parts=("val", "test"),
-                  num_workers: int = 0) -> Probabilities:
-    return {part: torch.softmax(batched_outputs(lambda b: model(b["image"]), sets[part], device, 64, num_workers,
-                                                desc=part), 1).numpy() for part in parts}
-
-
 def _fit(cfg: CarClassificationConfig, model, loss_fn, data, epochs: int, lr: float, device, desc: str,
          checkpoint_dir: Path | None, evaluate=None) -> list[dict[str, float]]:
     seed_everything(cfg.seed)
@@ -141,14 +136,14 @@ def _fit(cfg: CarClassificationConfig, model, loss_fn, data, epochs: int, lr: fl
 
 def _val_metrics(split: CarSplit, sets, device):
     def evaluate(model) -> dict[str, float]:
-        report = classification_report(probabilities(model, sets, device, ("val",))["val"], split.labels("val"),
+        report = classification_report(class_probabilities(model, sets, device, ("val",))["val"], split.labels("val"),
                                        split.pairs)
         return {"val_log_loss": report["log_loss"], "val_accuracy": report["accuracy"]}
     return evaluate
 
 
 def clip_zero_shot(clip: CLIPTeacher, split: CarSplit, sets, device) -> Probabilities:
-    return probabilities(CLIPCarClassifier(clip, split.data.classes).eval(), sets, device)
+    return class_probabilities(CLIPCarClassifier(clip, split.data.classes).eval(), sets, device)
 
 
 def finetune_clip(cfg, clip: CLIPTeacher, split: CarSplit, sets, device, checkpoint_dir=None):
@@ -168,7 +163,7 @@ def train_fusion(cfg, split: CarSplit, sets, device, checkpoint_dir=None):
     history = _fit(cfg, model, lambda m, b: m.loss(b["image"], b["label"]), sets["train"], cfg.cnn_epochs, cfg.cnn_lr,
                    device, "CNN + text", checkpoint_dir, _val_metrics(split, sets, device))
     model.eval()
-    heads = {name: probabilities(lambda x, name=name: model.heads(x)[name], sets, device, num_workers=cfg.num_workers)
+    heads = {name: class_probabilities(lambda x, name=name: model.heads(x)[name], sets, device, num_workers=cfg.num_workers)
              for name in ("fused", "visual", "text")}
     return model, heads, history
 
@@ -197,11 +192,9 @@ def frozen_feature_heads(cfg, clip: CLIPTeacher, clip_info: dict, split: CarSpli
 
 def hint_probabilities(source: str, models: dict[str, tuple[Any, dict[str, CarImages]]],
                        approaches: dict[str, Probabilities], device: torch.device) -> dict[str, np.ndarray]:
-    """The hint approach's probabilities on the training images (for the VLM's training prompts),
-    validation and test."""
+    """The hint approach's probabilities on the training images (the VLM's training prompts), val and test."""
     model, sets = models[source]
-    train = probabilities(model, sets, device, ("train_plain",))["train_plain"]
-    return {"train_plain": train, **approaches[source]}
+    return {**class_probabilities(model, sets, device, ("train_plain",)), **approaches[source]}
 
 
 def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device, adapter_dir: Path | None = None):
@@ -224,23 +217,14 @@ def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device, a
         scores = score_candidates(model, processor, images[part], prompts[part],
                                   [[classes[c] for c in row] for row in candidates], device)
         out[part] = hybrid_probabilities(hint[part], candidates, scores)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return out, log, {**identity, "four_bit": settings.four_bit, "trainable_parameters": trainable,
-                      "parameters": total, "example_prompt": prompts["val"][0]}
+    return out, log, {**identity, "four_bit": settings.four_bit, "example_prompt": prompts["val"][0],
+                      "trainable_parameters": count_parameters(model, True), "parameters": count_parameters(model)}
 
 
 def score_approaches(approaches: dict[str, Probabilities], split: CarSplit) -> dict[str, dict[str, Any]]:
     """Log loss, accuracy and ECE of every approach and the class prior, duplicate pairs merged."""
     return approach_scores(approaches, {"val": split.labels("val"), "test": split.test_labels}, split.labels("train"),
                            len(split.data.classes), split.pairs)
-
-
-def write_outputs(folder: Path, split: CarSplit, probs: Probabilities, top_k: int) -> dict[str, str]:
-    data = split.data
-    submission = write_submission(folder / "submission.csv", probs["test"], data)
-    topk = write_topk_csv(folder / "test_topk.csv", data.test_ids, topk_lists(probs["test"], data.classes, top_k))
-    return {"submission": str(submission), "topk": str(topk)}
 
 
 def record_notes(cfg: CarClassificationConfig) -> str | None:

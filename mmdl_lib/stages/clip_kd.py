@@ -23,10 +23,11 @@ from ..data.coco_regions import COCORegionTextDataset, PlainRegionCrops, get_aug
 from ..engine import fit
 from ..engine.checkpoint import save_weights
 from ..engine.inference import batched_outputs
+from ..engine.trainer import one_cycle_adamw
 from ..errors import ConfigError, DataFormatError
 from ..io import write_json
 from ..losses.distillation import DistillationLosses, clip_loss
-from ..metrics.retrieval import chance_report, retrieval_report
+from ..metrics.retrieval import region_retrieval_report
 from ..models.student import StudentConfig, build_student, save_student
 from ..models.teacher import CLIPTeacher, random_teacher_weights
 from ..models.text import TeacherTextEncoder
@@ -176,13 +177,11 @@ def _train_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCOReg
 
     def evaluate(model: CLIPTeacher) -> dict[str, float]:
         text = TeacherTextEncoder(model).encode(val.captions)
-        report = evaluate_embeddings(embed_regions(model.encode_image, val, device), text, val, ks=(5,))
+        report = region_retrieval_report(embed_regions(model.encode_image, val, device), text, val, ks=(5,))
         return {"val_t2r_R@5": report["t2r_R@5"]}
 
-    steps = cfg.teacher_epochs * -(-len(train) // cfg.batch_size)
-    optimizer = torch.optim.AdamW(teacher.parameters(), lr=cfg.teacher_lr, weight_decay=0.05)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.teacher_lr, total_steps=steps,
-                                                    pct_start=0.1)
+    optimizer, scheduler = one_cycle_adamw(teacher.parameters(), cfg.teacher_lr, cfg.teacher_epochs, len(train),
+                                           cfg.batch_size, weight_decay=0.05, pct_start=0.1)
     history = fit(teacher, optimizer, loss_fn, train, epochs=cfg.teacher_epochs, batch_size=cfg.batch_size,
                   device=device, seed=cfg.seed, scheduler=scheduler, evaluate=evaluate,
                   checkpoint_dir=folder / "checkpoints", desc="teacher")
@@ -207,17 +206,6 @@ def teacher_targets(teacher: CLIPTeacher, train: COCORegionTextDataset, val: COC
                           embed_regions(teacher.encode_image, val, device), text.encode(val.captions))
 
 
-def evaluate_embeddings(image_emb: torch.Tensor, text_emb: torch.Tensor, dataset: COCORegionTextDataset,
-                        ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    return retrieval_report(image_emb.numpy(), text_emb.numpy(), dataset.caption_ids, dataset.small,
-                            dataset.caption_is_small, ks)
-
-
-def chance_levels(dataset: COCORegionTextDataset, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """Recall@K of a random ranking on ``dataset``, the floor every model must beat."""
-    return chance_report(dataset.caption_ids, len(dataset.captions), ks)
-
-
 def student_config(cfg: ClipKDConfig, embed_dim: int, multiscale: bool = False) -> StudentConfig:
     return StudentConfig(backbone=cfg.backbone, embed_dim=embed_dim, image_size=cfg.image_size, multiscale=multiscale,
                          pretrained=cfg.student_pretrained)
@@ -238,12 +226,11 @@ def train_student(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegi
         return losses(emb.float(), train_image[batch["index"]], train_text[batch["caption"]], batch["caption"])
 
     def evaluate(model):
-        report = evaluate_embeddings(embed_regions(model, val, device), targets.val_text, val, ks=(5,))
+        report = region_retrieval_report(embed_regions(model, val, device), targets.val_text, val, ks=(5,))
         return {"val_t2r_R@5": report["t2r_R@5"], "val_r2t_R@5": report["r2t_R@5"]}
 
-    steps = cfg.epochs * -(-len(train) // cfg.batch_size)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
+    optimizer, scheduler = one_cycle_adamw(student.parameters(), cfg.lr, cfg.epochs, len(train), cfg.batch_size,
+                                           weight_decay=cfg.weight_decay, pct_start=0.15)
     history = fit(student, optimizer, loss_fn, train, epochs=cfg.epochs, batch_size=cfg.batch_size, device=device,
                   seed=cfg.seed, scheduler=scheduler, evaluate=evaluate, checkpoint_dir=checkpoint_dir, desc=desc,
                   settings={**cfg.fingerprint(), "loss_weights": [w_clip, w_sim, w_cos], "multiscale": multiscale})

@@ -24,6 +24,7 @@ from ..data.talk2car import Talk2CarDataset, Talk2CarSplits, load_talk2car_split
 from ..engine import fit, load_weights, save_weights
 from ..engine.inference import batched_outputs
 from ..engine.pretrain import pretrain_classifier
+from ..engine.trainer import one_cycle_adamw
 from ..errors import MMDLError
 from ..losses.grounding import Talk2CarLoss, grounding_loss
 from ..metrics.boxes import grounding_metrics
@@ -179,10 +180,8 @@ def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dic
                                 splits.val.boxes)
         return {"holdout_ap50": holdout["ap50"], "holdout_mean_iou": holdout["mean_iou"], "val_ap50": val["ap50"]}
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * -(-len(data) // cfg.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
+    optimizer, scheduler = one_cycle_adamw([p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.epochs,
+                                           len(data), cfg.batch_size, weight_decay=cfg.weight_decay, pct_start=0.1)
     history = fit(model, optimizer, grounding_loss(criterion), data, epochs=cfg.epochs, batch_size=cfg.batch_size,
                   device=device, seed=cfg.seed, collate_fn=collate_image_commands, scheduler=scheduler,
                   evaluate=evaluate, select=("holdout_ap50", "max"), checkpoint_dir=checkpoint_dir, desc=desc,

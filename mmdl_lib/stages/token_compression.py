@@ -16,12 +16,14 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from ..config import StageConfig, check_fields
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 
-from ..data.token_cache import TokenSet, cached_tokens, image_split
+from ..config import StageConfig, check_fields
+
+from ..data.token_cache import TokenSet, cached_tokens, image_split, require_image_splits
+from ..engine.inference import batched_outputs
 from ..engine.wgan import WGANResult, WGANSettings, fit_wgan_gp
-from ..errors import ConfigError, DataFormatError
+from ..errors import ConfigError
 from ..losses.token_compression import ReconstructionLoss
 from ..metrics.token_compression import compression_report, linear_probe_accuracy, probe_accuracy, zero_shot_accuracy
 from ..models.attentive_probe import fit_attentive_probe
@@ -32,7 +34,6 @@ from ..models.token_encoder import CLIPTokenEncoder
 from ..overrides import KEEP, KeyMap, parse_overrides
 from ..paths import dataset_root
 from ..runtime import seed_everything
-from ..synth.language import class_prompt_ensemble
 
 SMOKE_ENCODER = "chapter01-teacher"
 # Variants of the main setting the chapter compares (names → settings they change).
@@ -141,11 +142,7 @@ def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
 
 def resolve_image_root(cfg: TokenCompressionConfig) -> Path:
     root = dataset_root(cfg.data_root, cfg.synthetic, "imagefolder", cfg.synthetic_preset, cfg.seed, folder="imagenet")
-    for split in ("train", "val"):
-        if not (root / split).is_dir():
-            raise DataFormatError(root / split, "image split not found: expected train/<class>/ and val/<class>/ "
-                                  "(ImageNet layout), or pass data_root")
-    return root
+    return require_image_splits(root, ("train", "val"))
 
 
 def get_encoder(cfg: TokenCompressionConfig, device: torch.device) -> tuple[CLIPTokenEncoder, dict]:
@@ -200,13 +197,6 @@ def train_autoencoder(cfg: TokenCompressionConfig, train: TokenSet | torch.Tenso
     return model, critic, result
 
 
-def _class_text(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, classes: list[str]) -> torch.Tensor:
-    """Class embeddings from the synthetic world's own phrases (smoke teacher) or "a photo of a …"."""
-    if cfg.encoder == SMOKE_ENCODER:
-        return encoder.class_embeddings({c: class_prompt_ensemble(c) for c in classes})
-    return encoder.class_embeddings({c: [f"a photo of a {c}."] for c in classes})
-
-
 def downstream(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, model: TokenAutoencoder,
                tokens: dict[str, TokenSet]) -> dict[str, dict[str, float]]:
     """Linear probe, attentive probe and zero-shot accuracy on full, compressed and average-pooled tokens."""
@@ -214,7 +204,7 @@ def downstream(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, model: To
     grid = model.config.output_grid
     labels = {"train": torch.from_numpy(tokens["train"].labels[tokens["train"].spread(cfg.probe_train_size)]).long(),
               "val": torch.from_numpy(tokens["val"].labels).long()}
-    text = _class_text(cfg, encoder, tokens["train"].classes)
+    text = encoder.class_name_embeddings(tokens["train"].classes, cfg.encoder == SMOKE_ENCODER)
     views: dict[str, dict[str, torch.Tensor]] = {"full tokens": {}, "compressed": {}, "average pooled": {}}
     with torch.no_grad():
         for split, data in tokens.items():
@@ -245,10 +235,9 @@ def _val_images(cfg: TokenCompressionConfig, root: Path, encoder: CLIPTokenEncod
 @torch.no_grad()
 def reference_zero_shot(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, root: Path, val: TokenSet) -> float:
     """Zero-shot accuracy of the encoder's own image embedding (class token) on the validation images."""
-    device = encoder.mean.device
-    images = DataLoader(_val_images(cfg, root, encoder), batch_size=32)
-    embeddings = torch.cat([encoder.encode_image(batch["image"].to(device)).cpu() for batch in images])
-    text = _class_text(cfg, encoder, val.classes).cpu()
+    embeddings = batched_outputs(lambda b: encoder.encode_image(b["image"]), _val_images(cfg, root, encoder),
+                                 encoder.mean.device, 32, 0, desc="class-token embeddings")
+    text = encoder.class_name_embeddings(val.classes, cfg.encoder == SMOKE_ENCODER).cpu()
     return zero_shot_accuracy(embeddings, text, torch.from_numpy(val.labels).long())
 
 

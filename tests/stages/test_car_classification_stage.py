@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from mmdl_lib.data.hecto_cars import write_outputs
 from mmdl_lib.engine.calibration import calibrate_and_ensemble
 from mmdl_lib.errors import ConfigError
 from mmdl_lib.stages import car_classification as stage
@@ -33,7 +34,7 @@ def test_scores_calibration_ensemble_and_outputs(split, tmp_path):
     temperature, calibrated, weights, mixed = calibrate_and_ensemble(approaches, split.labels("val"), seed=0)
     assert set(weights) == {"good", "weak"} and sum(weights.values()) == pytest.approx(1.0)
     assert mixed["test"].shape == approaches["good"]["test"].shape
-    artifacts = stage.write_outputs(tmp_path, split, mixed, top_k=3)
+    artifacts = write_outputs(tmp_path, split, mixed, top_k=3)
     assert all(path.endswith(".csv") for path in artifacts.values())
 
 
