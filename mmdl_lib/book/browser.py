@@ -29,8 +29,11 @@ OUTPUT_PROBLEMS = (
     (re.compile(r"^[WE]\d{4} \d\d:\d\d:\d\d", re.M), "a logged warning"),  # torch's glog-style lines
 )
 
+# A page still parsing may have no body yet (driver.get can return that early): report it as not ready.
 _PAGE_STATE = """
 const article = document.querySelector('article') || document.body;
+if (!article) return {title: null, titleFirst: false, broken: [], plots: 0, unrendered: 0, outputs: [],
+                      ready: 'no body yet'};
 const h1 = article.querySelector('h1');
 const firstCell = article.querySelector('div.cell');
 const titleFirst = !!h1 && (!firstCell || !!(h1.compareDocumentPosition(firstCell) & Node.DOCUMENT_POSITION_FOLLOWING));
@@ -91,6 +94,8 @@ def check_page(driver, page: Path, screenshot: Path | None = None, settle_s: flo
         time.sleep(0.25)
         state = driver.execute_script(_PAGE_STATE)
     problems = [f"JavaScript: {entry['message']}" for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    if state["ready"] != "complete":
+        problems.append(f"the page did not finish loading in {settle_s:.0f} s ({state['ready']})")
     problems += [f"image did not load: {src}" for src in state["broken"]]
     if state["unrendered"]:
         problems.append(f"{state['unrendered']} of {state['plots']} interactive figures did not render")

@@ -59,6 +59,14 @@ def test_an_unrendered_interactive_figure_is_reported(tmp_path, browser):
     assert "1 of 1 interactive figures did not render" in check_page(browser, tmp_path / "plot.html", settle_s=1)
 
 
+def test_a_page_without_a_body_is_reported_not_crashed(tmp_path, browser):
+    # CI once ran the page script before the body existed: "Cannot read properties of null".
+    (tmp_path / "bodiless.html").write_text("<html><body><script>document.documentElement.removeChild(document.body);"
+                                            "</script></body></html>")
+    problems = check_page(browser, tmp_path / "bodiless.html", settle_s=1)
+    assert any("did not finish loading" in p for p in problems), problems
+
+
 def test_the_site_check_skips_sphinx_pages_and_needs_pages(tmp_path):
     from mmdl_lib.errors import MMDLError
 
