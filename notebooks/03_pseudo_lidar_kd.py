@@ -33,6 +33,7 @@ compare = None  # the student with each KD term alone
 visualize = True
 device = None  # "cuda", "cuda:1", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/pseudo_lidar_kd/<run>): student training continues
+rehearse = False  # with profile "full": its configuration on this CPU, random weights, a few real-size synthetic frames
 
 # %% tags=["remove-cell"]
 import os
@@ -92,7 +93,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmdl_lib.openmmlab.kitti import load_split
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
 from mmdl_lib.stages import pseudo_lidar_kd as stage
@@ -102,7 +102,7 @@ torch_device = select_device(cfg.device)
 seed_everything(cfg.seed)
 run = Run.start("pseudo_lidar_kd", cfg.profile, cfg.seed, resume=cfg.resume)
 root = stage.resolve_kitti_root(cfg)
-frames = {split: load_split(root, split) for split in ("train", "val")}
+frames = stage.load_frames(cfg, root)
 mmdet3d_config, point_range = stage.detector_settings(cfg)
 print({split: len(f) for split, f in frames.items()}, "frames ·", f"{frames['val'][0].size[0]}×{frames['val'][0].size[1]} px",
       "· point range", point_range)
@@ -366,7 +366,7 @@ metrics = {"ap": results, "ceiling": results_table["ceiling (ground truth as det
            "n_gt_boxes": {"train": count(teacher_train), "val": count(teacher_val)},
            "kd_terms_last_step": {name: h[-1] for name, h in histories.items()}}
 record = run.record(metrics, config=cfg.to_dict(), artifacts={"pseudo_lidar": str(pseudo_dir)},
-                    notes="synthetic KITTI; teacher and depth network trained here" if cfg.profile == "smoke" else None)
+                    notes=stage.record_notes(cfg))
 print({name: round(r["Car"]["bev"]["moderate"], 2) for name, r in results.items()})
 print("run record:", display_path(record))
 
@@ -381,7 +381,13 @@ print("run record:", display_path(record))
 # # 70.4 m × 80 m range at 0.05 m voxels); teacher 40 epochs; KD phases [20, 10] epochs
 # mmdl run 03 --profile full -p data_root /data/kitti -p teacher_checkpoint /weights/mvxnet_kitti.pth \
 #     -p trust_checkpoint true   # released MVX-Net weights, which hold pickled metadata
+# mmdl run 03 --rehearse   # before the downloads: the full configuration on a CPU, random weights
 # ```
+#
+# The rehearsal runs the full configuration as it is — GLPN's MiT-b4 at 1216×352, the packaged
+# MVX-Net on 1242×375 frames, both KD phases, every ablation — with random weights, one real-size
+# synthetic frame per split and one step per phase, so that a broken full setting fails in
+# minutes, not after the downloads. Its record is marked as a rehearsal and never read as a result.
 #
 # The book's training loop is one process. To train the teacher on several GPUs as mmdet3d users
 # do, run mmdet3d's own trainer under `torchrun` on the packaged config — the pseudo-LiDAR scans

@@ -7,13 +7,16 @@ truth); the training loop is the book's :func:`~mmdl_lib.engine.trainer.fit`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..metrics.kitti3d import detection_annotation, gt_annotation, kitti_ap
-from ..openmmlab.kitti import KittiFrame, collate_samples
+from ..openmmlab.kitti import KittiFrame, collate_samples, has_points
 from ..progress import tqdm
+
+if TYPE_CHECKING:
+    from mmengine.structures import InstanceData
 
 
 def detector_loss(model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
@@ -29,14 +32,25 @@ def detector_loss(model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor
 @torch.no_grad()
 def predict_samples(model: torch.nn.Module, samples: list[dict], batch_size: int = 8,
                     desc: str = "predict") -> list[Any]:
-    """``pred_instances_3d`` (``bboxes_3d``, ``scores_3d``, ``labels_3d``, on the CPU) of every sample."""
+    """``pred_instances_3d`` (``bboxes_3d``, ``scores_3d``, ``labels_3d``, on the CPU) of every sample;
+    a sample whose cloud has no point in range (:func:`has_points`) has no detection."""
     model.eval()
-    out = []
-    for start in tqdm(range(0, len(samples), batch_size), desc=desc):
-        data = model.data_preprocessor(collate_samples(samples[start:start + batch_size]), False)
-        for result in model.predict(data["inputs"], data["data_samples"]):
-            out.append(result.pred_instances_3d.to("cpu"))
-    return out
+    runnable = [s for s in samples if has_points(s)]
+    found = {}
+    for start in tqdm(range(0, len(runnable), batch_size), desc=desc):
+        chunk = runnable[start:start + batch_size]
+        data = model.data_preprocessor(collate_samples(chunk), False)
+        for sample, result in zip(chunk, model.predict(data["inputs"], data["data_samples"])):
+            found[id(sample)] = result.pred_instances_3d.to("cpu")
+    return [found[id(s)] if id(s) in found else no_detections(s) for s in samples]
+
+
+def no_detections(sample: dict) -> InstanceData:
+    """Empty ``pred_instances_3d`` in the sample's box type."""
+    from mmengine.structures import InstanceData
+
+    return InstanceData(bboxes_3d=sample["data_sample"].metainfo["box_type_3d"](torch.zeros((0, 7))),
+                        scores_3d=torch.zeros(0), labels_3d=torch.zeros(0, dtype=torch.long))
 
 
 def evaluate_kitti(model: torch.nn.Module, frames: list[KittiFrame], samples: list[dict],

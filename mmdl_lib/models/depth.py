@@ -90,9 +90,12 @@ def resize_depth_targets(depth: torch.Tensor, size: tuple[int, int]) -> torch.Te
 
 
 def train_depth(model, images: torch.Tensor, depth: torch.Tensor, size: tuple[int, int], epochs: int, lr: float,
-                device: torch.device, seed: int = 0, checkpoint_dir=None, batch_size: int = 8) -> list[dict]:
+                device: torch.device, seed: int = 0, checkpoint_dir=None, batch_size: int = 8,
+                flip: bool = True) -> list[dict]:
     """Train GLPN on uint8 images (N, 3, H, W) and depth maps (N, H, W; 0 = none) at ``size`` (w, h)
-    with its scale-invariant log loss, AdamW and a one-cycle schedule (the book's ``fit``)."""
+    with its scale-invariant log loss, AdamW and a one-cycle schedule (the book's ``fit``);
+    ``flip`` mirrors a random half of every batch left–right (a mirrored road is a road: GLPN's own
+    training flips too)."""
     from ..engine import fit
     from ..engine.trainer import one_cycle_adamw
 
@@ -100,7 +103,16 @@ def train_depth(model, images: torch.Tensor, depth: torch.Tensor, size: tuple[in
     data = list(zip(pixels, resize_depth_targets(depth, size)))
     optimizer, scheduler = one_cycle_adamw(model.parameters(), lr, epochs, len(data), batch_size)
     return fit(model, optimizer, depth_loss, data, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
-               scheduler=scheduler, checkpoint_dir=checkpoint_dir, amp=False, desc="depth network")
+               collate_fn=random_flips if flip else None, scheduler=scheduler, checkpoint_dir=checkpoint_dir,
+               amp=False, desc="depth network")
+
+
+def random_flips(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Collate (image, depth) pairs, each mirrored left–right with probability ½ (torch's generator)."""
+    pixels, depth = torch.stack([p for p, _ in pairs]), torch.stack([d for _, d in pairs])
+    flipped = torch.rand(len(pairs)) < 0.5
+    pixels[flipped], depth[flipped] = pixels[flipped].flip(-1), depth[flipped].flip(-1)
+    return pixels, depth
 
 
 def depth_loss(model, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -81,13 +81,14 @@ def load_frame(root: str | Path, frame: str, part: str = "training") -> KittiFra
                       read_velodyne(folder / "velodyne" / f"{frame}.bin"))
 
 
-def load_split(root: str | Path, split: str) -> list[KittiFrame]:
-    """The frames of ``ImageSets/<split>.txt`` (an empty or missing split is an error naming the file)."""
+def load_split(root: str | Path, split: str, max_frames: int | None = None) -> list[KittiFrame]:
+    """The frames of ``ImageSets/<split>.txt`` (an empty or missing split is an error naming the file),
+    the first ``max_frames`` of them when given."""
     path = Path(root) / "ImageSets" / f"{split}.txt"
     ids = read_text(path, "KITTI split file").split()
     if not ids:
         raise DataFormatError(path, "the split lists no frame")
-    return [load_frame(root, frame) for frame in ids]
+    return [load_frame(root, frame) for frame in ids[:max_frames]]
 
 
 def in_range(boxes, point_range: tuple[float, ...] | None) -> torch.Tensor:
@@ -95,6 +96,24 @@ def in_range(boxes, point_range: tuple[float, ...] | None) -> torch.Tensor:
     if point_range is None:
         return torch.ones(len(boxes), dtype=torch.bool)
     return boxes.in_range_bev([point_range[0], point_range[1], point_range[3], point_range[4]])
+
+
+# mmdet3d's dynamic voxel encoder fails on a cloud with no point in range (mmcv's scatter) and its
+# batch norm on one point: below this a frame has nothing a detector can read.
+MIN_POINTS = 2
+
+
+def points_in_range(points: np.ndarray, point_range: tuple[float, ...] | None) -> int:
+    """How many of (N, ≥3) ``points`` lie inside ``point_range`` (x0, y0, z0, x1, y1, z1)."""
+    if point_range is None:
+        return len(points)
+    low, high = np.asarray(point_range[:3]), np.asarray(point_range[3:])
+    return int(np.all((points[:, :3] >= low) & (points[:, :3] < high), axis=1).sum())
+
+
+def has_points(sample: dict) -> bool:
+    """Whether a sample's cloud has enough points in the detector's range to run on."""
+    return sample["data_sample"].metainfo["points_in_range"] >= MIN_POINTS
 
 
 def detector_sample(frame: KittiFrame, points: np.ndarray, source: str, classes: tuple[str, ...] = KITTI_CLASSES,
@@ -122,7 +141,8 @@ def detector_sample(frame: KittiFrame, points: np.ndarray, source: str, classes:
     sample = Det3DDataSample(metainfo={"lidar2img": lidar2img, "img_shape": tuple(image.shape[1:]),
                                        "ori_shape": tuple(image.shape[1:]), "box_type_3d": LiDARInstance3DBoxes,
                                        "sample_idx": frame.frame, "source": source,
-                                       "num_labelled": int(keep.sum())})
+                                       "num_labelled": int(keep.sum()),
+                                       "points_in_range": points_in_range(points, point_range)})
     sample.gt_instances_3d = InstanceData(bboxes_3d=boxes[keep], labels_3d=labels[keep])
     return {"points": torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32)), "img": image,
             "data_sample": sample}
@@ -132,10 +152,15 @@ def collate_samples(samples: list[dict]) -> dict:
     """Samples → the data-preprocessor input ``{"inputs": {"points", "img"}, "data_samples"}``.
 
     Raises when a frame whose labels hold objects in range carries no ground-truth box: training on
-    it would give a detection loss of exactly zero for the objects it should learn.
+    it would give a detection loss of exactly zero for the objects it should learn; and when a
+    frame's cloud has (almost) no point in range, which the detector cannot run on.
     """
     for s in samples:
         meta, gt = s["data_sample"].metainfo, s["data_sample"].gt_instances_3d
+        if not has_points(s):
+            raise MMDLError(f"frame {meta['sample_idx']} ({meta['source']} points): {meta['points_in_range']} points "
+                            f"inside the point range, a detector needs {MIN_POINTS} — for pseudo-LiDAR check the depth "
+                            "scale and the calibration")
         if meta["num_labelled"] > 0 and len(gt) == 0:
             raise MMDLError(f"frame {meta['sample_idx']} ({meta['source']} points): label_2 lists "
                             f"{meta['num_labelled']} objects in range but the sample carries no ground-truth box — "

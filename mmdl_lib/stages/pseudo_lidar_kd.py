@@ -1,6 +1,6 @@
 """Chapter 03: pseudo-LiDAR knowledge distillation for KITTI 3D detection with MVX-Net (seed 001).
 
-Steps the notebook calls: :func:`load_split` (from :mod:`mmdl_lib.openmmlab.kitti`), :func:`depth_network` (GLPN: KITTI weights, or the
+Steps the notebook calls: :func:`load_frames`, :func:`depth_network` (GLPN: KITTI weights, or the
 small one trained here and cached), :func:`predict_depths`, :func:`estimate_scale`,
 :func:`pseudo_clouds` (written as velodyne ``.bin`` files), :func:`samples` (the same labels for
 every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`train_student`
@@ -25,13 +25,14 @@ from ..data.pseudo_lidar import clouds_from_depths, estimate_depth_scale, lidar_
 from ..engine import fit, load_weights, save_weights
 from ..engine.detection import detector_loss, evaluate_kitti
 from ..engine.trainer import one_cycle_adamw
+from ..errors import ConfigError
 from ..losses.detection_kd import KDWeights
 from ..metrics.cost import count_parameters
 from ..models.depth import build_glpn, network_size, predict_depth, train_depth
 from ..models.detection_kd import PseudoLidarKD
 from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint
 from ..openmmlab.checkpoints import load_detector_weights
-from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, collate_samples, detector_sample, load_frame,
+from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, collate_samples, detector_sample, load_frame, load_split,
                                require_ground_truth)
 from ..paths import dataset_root
 from ..runtime import seed_everything
@@ -48,7 +49,8 @@ class PseudoLidarKDConfig(StageConfig):
     teacher_checkpoint: str | None = None  # released MVX-Net weights (.pth): skip training the teacher
     trust_checkpoint: bool = False  # a .pth with pickled objects loads only when the user trusts it
     image_scale: float = 1.0  # the detector's image size relative to the camera's
-    depth_pretrained: bool = True  # GLPN with KITTI weights; False → the small GLPN trained on depth_2
+    depth_architecture: Literal["full", "smoke"] = "full"  # GLPN-KITTI's MiT-b4, or the small GLPN of smoke
+    depth_pretrained: bool = True  # GLPN's KITTI weights; False → trained here on depth_2 (0 epochs: random)
     depth_width: int = 1216  # GLPN's input size (multiples of 32)
     depth_height: int = 352
     depth_epochs: int = 0
@@ -67,17 +69,30 @@ class PseudoLidarKDConfig(StageConfig):
     feature_projection: Literal["conv1d", "identity"] = "conv1d"
     kd_temperature: float = 1.0
     compare: bool = True  # also the student with each KD term alone
+    max_frames: int | None = None  # at most this many frames per split (the rehearsal's handful)
     visualize: bool = True
 
     PROFILES = {
-        "smoke": {"detector_config": "mvxnet_kitti_smoke", "image_scale": 0.5, "depth_pretrained": False,
+        "smoke": {"detector_config": "mvxnet_kitti_smoke", "image_scale": 0.5, "depth_architecture": "smoke",
+                  "depth_pretrained": False,
                   "depth_width": 192, "depth_height": 64, "depth_epochs": 20, "teacher_epochs": 5,
                   "phase_epochs": [1, 1], "batch_size": 4, "lr": 2e-3, "student_lr": 1e-3},
         "full": {},
     }
+    # Random GLPN (MiT-b4) and MVX-Net weights, real-size synthetic KITTI frames, one epoch per phase.
+    REHEARSAL = {"depth_pretrained": False, "teacher_epochs": 1, "phase_epochs": [1, 1], "max_frames": 1,
+                 "batch_size": 1}
+
+    def __post_init__(self) -> None:
+        if self.depth_pretrained and self.depth_architecture != "full":
+            raise ConfigError(f"depth_pretrained: KITTI weights exist for the full GLPN only, not depth_architecture "
+                              f"{self.depth_architecture!r}")
+
+    def phases_epochs(self) -> list[int]:
+        return self.phase_epochs or [20, 10]
 
     def phases(self) -> list[tuple[int, KDWeights]]:
-        epochs = self.phase_epochs or [20, 10]
+        epochs = self.phases_epochs()
         weights = self.phase_weights or [[1.0, 2.0, 1.0], [3.0, 1.5, 1.5]]
         return [(e, KDWeights.of(w)) for e, w in zip(epochs, weights)]
 
@@ -98,16 +113,32 @@ def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
                 bev["teacher on true-depth pseudo-LiDAR"] > 0}
 
 
+def record_notes(cfg: PseudoLidarKDConfig) -> str | None:
+    """What the run record says about models that are not the seed's."""
+    if cfg.profile == "smoke":
+        return "synthetic KITTI; teacher and depth network trained here"
+    if cfg.rehearse:
+        return (f"rehearsal: GLPN ({cfg.depth_architecture}) and MVX-Net with random weights, "
+                f"{cfg.teacher_epochs} teacher epoch(s), KD phases of {cfg.phases_epochs()} epochs, real-size synthetic frames")
+    return None
+
+
 def resolve_kitti_root(cfg: PseudoLidarKDConfig) -> Path:
     return dataset_root(cfg.data_root, cfg.synthetic, "kitti", cfg.synthetic_preset, cfg.seed)
 
 
+def load_frames(cfg: PseudoLidarKDConfig, root: Path) -> dict[str, list[KittiFrame]]:
+    """The train and val frames (``ImageSets``), at most ``cfg.max_frames`` each."""
+    return {split: load_split(root, split, cfg.max_frames) for split in ("train", "val")}
+
+
 def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path, device: torch.device):
-    """GLPN with KITTI weights (full), or the small GLPN trained on the training frames' ``depth_2``
-    maps with GLPN's scale-invariant log loss (smoke), cached under its settings and data."""
-    if cfg.depth_pretrained:
-        return build_glpn("full", pretrained=True).to(device)
-    model = build_glpn("smoke")
+    """GLPN with KITTI weights (full), or GLPN trained on the training frames' ``depth_2`` maps with its
+    scale-invariant log loss (smoke's small one), cached under its settings and data; with neither
+    weights nor epochs (the rehearsal) the random network."""
+    model = build_glpn(cfg.depth_architecture, pretrained=cfg.depth_pretrained)
+    if cfg.depth_pretrained or not cfg.depth_epochs:
+        return model.to(device)
     size = network_size((cfg.depth_width, cfg.depth_height))
 
     def train_it(folder: Path) -> None:
@@ -117,8 +148,8 @@ def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path,
         train_depth(model, images, depth, size, cfg.depth_epochs, cfg.depth_lr, device, cfg.seed, folder / "checkpoints")
         save_weights(model, folder / "glpn.safetensors")
 
-    key = cache_key({"size": size, "epochs": cfg.depth_epochs, "lr": cfg.depth_lr, "seed": cfg.seed,
-                     "root": str(root), "preset": cfg.synthetic_preset, "world": WORLD_VERSION, "lib": __version__,
+    key = cache_key({"architecture": cfg.depth_architecture, "augment": "flip", "size": size, "epochs": cfg.depth_epochs,
+                     "lr": cfg.depth_lr, "seed": cfg.seed, "root": str(root), "preset": cfg.synthetic_preset, "world": WORLD_VERSION, "lib": __version__,
                      "frames": [f.frame for f in train]})
     folder, built = cached_folder("pseudo_lidar_depth", key, train_it)
     return (model if built else load_weights(model, folder / "glpn.safetensors")).to(device)

@@ -22,3 +22,15 @@ def test_smoke_glpn_predicts_at_the_image_size_and_max_depth_scales_it():
 def test_the_full_architecture_is_glpn_kitti_size():
     params = sum(p.numel() for p in build_glpn("full").parameters())
     assert 60e6 < params < 63e6  # GLPN with a MiT-b4 encoder: 62 M in the paper
+
+
+def test_random_flips_mirror_image_and_depth_together():
+    from mmdl_lib.models.depth import random_flips
+
+    torch.manual_seed(0)
+    pixels = torch.arange(2 * 3 * 2 * 4, dtype=torch.float32).view(2, 3, 2, 4)
+    depth = pixels[:, 0] + 100  # depth follows the image's columns
+    flips = [random_flips([(p, d) for p, d in zip(pixels, depth)]) for _ in range(20)]
+    assert all(torch.equal(p[:, 0] + 100, d) for p, d in flips)  # still aligned after every flip
+    mirrored = [bool(torch.equal(p[0], pixels[0].flip(-1))) for p, _ in flips]
+    assert any(mirrored) and not all(mirrored)

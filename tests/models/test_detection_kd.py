@@ -96,3 +96,23 @@ def test_kd_losses_are_minimal_when_the_student_matches_the_teacher():
     assert student[0].grad.abs().max() < 1e-6 and student[1].grad.abs().max() < 1e-6
     worse = logit_kd_loss(([cls + 1], [box + 1]), ([cls], [box]), num_classes=3, temperature=2.0)
     assert worse > loss
+
+
+@pytest.mark.parametrize("n_points", [0, 1])
+def test_a_frame_without_points_in_range_has_no_detections_and_cannot_train(frames, point_range, n_points):
+    from mmdl_lib.engine.detection import predict_samples
+
+    torch.manual_seed(0)
+    detector = build_model(load_config("mvxnet_kitti_smoke"))
+    inside = np.tile(np.array([[5.0, 0.0, -1.0, 0.5]], dtype=np.float32), (n_points, 1))
+    outside = np.array([[500.0, 0.0, -1.0, 0.5]] * 3, dtype=np.float32)  # a far-off cloud: out of range
+    empty = detector_sample(frames[0], np.concatenate([inside, outside]), "pseudo-lidar", point_range=point_range)
+    real = detector_sample(frames[1], frames[1].points, "lidar", point_range=point_range)
+    assert empty["data_sample"].metainfo["points_in_range"] == n_points
+    seen, predict = [], detector.predict
+    detector.predict = lambda inputs, samples: seen.extend(s.sample_idx for s in samples) or predict(inputs, samples)
+    predictions = predict_samples(detector, [empty, real])  # mmdet3d itself crashes on such a cloud
+    assert len(predictions) == 2 and len(predictions[0].bboxes_3d) == 0 and len(predictions[0].scores_3d) == 0
+    assert seen == ["000001"]  # the other frame of the batch is still predicted
+    with pytest.raises(MMDLError, match=f"frame 000000 \\(pseudo-lidar points\\): {n_points} points inside the point range"):
+        collate_samples([empty])
