@@ -43,6 +43,10 @@ else
   run "$prefix/bin/conda" env create -n "$env_name" -f "$repo/environment.yml"
 fi
 run "$env_python" -m ipykernel install --user --name "$env_name" --display-name "MMDL (conda: $env_name)"
+# WordNet 3.0 for chapter 04's prompts: Debian's packages (Colab runs Ubuntu), as scripts/install.sh
+if [ ! -f /usr/share/wordnet/index.sense ] && command -v apt-get >/dev/null 2>&1; then
+  run apt-get install -y -qq wordnet-base wordnet-sense-index
+fi
 
 version_check='import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")'
 site_check='import sysconfig; print(sysconfig.get_paths()["purelib"])'

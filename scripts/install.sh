@@ -17,6 +17,12 @@ if [ "$(uname -s)" = Linux ] && ! command -v chromedriver >/dev/null 2>&1 && com
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver
 fi
 
+# WordNet 3.0 for chapter 04's distance-based OOD prompts (Debian's wordnet-base + wordnet-sense-index).
+if [ "$(uname -s)" = Linux ] && [ ! -f /usr/share/wordnet/index.sense ] && command -v apt-get >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wordnet-base wordnet-sense-index
+fi
+
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 # torch first, at the version constraints.txt pins (TORCH_SPEC overrides, e.g. a CUDA build of your choice).
