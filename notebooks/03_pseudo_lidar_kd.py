@@ -142,10 +142,12 @@ depth_panels(example.image, {"GLPN": depths["val"][0], **({"depth_2 (truth)": tr
 # below catches without knowing the cause.
 
 # %%
+from mmdl_lib.data.pseudo_lidar import scale_from_scans
+
 running = cfg.depth_max_depth or depth_model.config.max_depth
 # the head's output is proportional to max_depth, so the default's prediction is ours × 10 / running
-scales = {f"as run (max_depth {running})": stage.estimate_scale(depths["train"], frames["train"]),
-          "GLPNConfig default (max_depth 10)": stage.estimate_scale(depths["train"] * 10 / running, frames["train"])}
+scales = {f"as run (max_depth {running})": scale_from_scans(depths["train"], frames["train"]),
+          "GLPNConfig default (max_depth 10)": scale_from_scans(depths["train"] * 10 / running, frames["train"])}
 scale = cfg.depth_scale if cfg.depth_scale is not None else scales[f"as run (max_depth {running})"]
 print({k: round(v, 2) for k, v in scales.items()}, "· scale used:", round(scale, 3))
 

@@ -62,7 +62,7 @@ def distance_to_classes(mine: dict, classes: Mapping[str, dict]) -> tuple[int, s
     return best
 
 
-def in_distribution_family(wn, synsets: Iterable) -> set:
+def in_distribution_family(synsets: Iterable) -> set:
     """The classes' synsets, all their hypernyms and all their hyponyms (instances included)."""
     family: set = set()
     for synset in synsets:
@@ -78,7 +78,7 @@ def concept_pool(wn, classes: Mapping[str, str] = CITYSCAPES_SYNSETS,
     ``lexnames`` seen at least ``min_count`` times in SemCor, outside the classes' family, sharing no
     name with them and not a taxonomic group."""
     id_synsets = {name: wn.synset(key) for name, key in classes.items()}
-    family = in_distribution_family(wn, id_synsets.values())
+    family = in_distribution_family(id_synsets.values())
     id_words = {w.lower() for s in id_synsets.values() for w in s.lemma_names()} | {
         n.lower().replace(" ", "_") for n in classes}
     ancestors = {name: ancestor_distances(s) for name, s in id_synsets.items()}

@@ -142,6 +142,12 @@ def estimate_depth_scale(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
     return float(np.median(ratios))
 
 
+def scale_from_scans(depths: np.ndarray, frames) -> float:
+    """:func:`estimate_depth_scale` over frames with ``points`` (velodyne scan) and ``calib``, one
+    predicted depth map each."""
+    return estimate_depth_scale([lidar_depth_pairs(d, f.points, f.calib) for d, f in zip(depths, frames)])
+
+
 def write_velodyne(path: str | Path, points: np.ndarray) -> Path:
     """Write a KITTI velodyne ``.bin`` (float32 x, y, z, intensity) atomically."""
     path = Path(path)

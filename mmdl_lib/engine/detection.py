@@ -7,6 +7,7 @@ truth); the training loop is the book's :func:`~mmdl_lib.engine.trainer.fit`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -27,6 +28,42 @@ def detector_loss(model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor
              for name, v in losses.items() if name.startswith("loss")}
     terms["total"] = sum(terms.values())
     return terms
+
+
+def train_detector(model: torch.nn.Module, samples: list[dict], epochs: int, lr: float, batch_size: int,
+                   device: torch.device, seed: int = 0, checkpoint_dir=None, desc: str = "detector") -> list[dict]:
+    """The detector's own losses over ``samples`` with AdamW and a one-cycle schedule (the book's ``fit``)."""
+    from .trainer import fit, one_cycle_adamw
+
+    optimizer, scheduler = one_cycle_adamw(model.parameters(), lr, epochs, len(samples), batch_size)
+    return fit(model, optimizer, detector_loss, samples, epochs=epochs, batch_size=batch_size, device=device,
+               seed=seed, collate_fn=collate_samples, scheduler=scheduler, checkpoint_dir=checkpoint_dir, amp=False,
+               desc=desc)
+
+
+def train_kd_phases(kd, samples: list[dict], phases: list[tuple[int, Any]], lr: float, batch_size: int,
+                    device: torch.device, seed: int = 0, use: tuple[str, ...] = ("det", "feat", "logit"),
+                    checkpoint_dir=None, settings: dict | None = None, desc: str = "student") -> list[dict]:
+    """Train a :class:`~mmdl_lib.models.detection_kd.PseudoLidarKD` student through ``phases``
+    ((epochs, :class:`~mmdl_lib.losses.detection_kd.KDWeights`) each, a fresh one-cycle schedule per
+    phase); terms not in ``use`` get weight 0 (the ablations). Returns every step's loss terms
+    (unweighted), with its phase."""
+    from ..losses.detection_kd import KDWeights
+    from .trainer import fit, one_cycle_adamw
+
+    history: list[dict] = []
+    trainable = [p for n, p in kd.named_parameters() if not n.startswith("teacher.")]
+    for phase, (epochs, weights) in enumerate(phases, 1):
+        kd.weights = KDWeights(*(getattr(weights, name) if name in use else 0.0 for name in ("det", "feat", "logit")))
+        optimizer, scheduler = one_cycle_adamw(trainable, lr, epochs, len(samples), batch_size)
+        steps: list[dict] = []
+        fit(kd, optimizer, lambda model, batch: model.terms(batch), samples, epochs=epochs, batch_size=batch_size,
+            device=device, seed=seed + phase, collate_fn=collate_samples, scheduler=scheduler, amp=False,
+            desc=f"{desc} phase {phase}", step_log=steps,
+            checkpoint_dir=Path(checkpoint_dir) / f"phase{phase}" if checkpoint_dir else None,
+            settings={**(settings or {}), "use": list(use), "phase": phase})
+        history += [{**row, "phase": phase} for row in steps]
+    return history
 
 
 @torch.no_grad()

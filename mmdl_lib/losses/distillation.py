@@ -33,6 +33,21 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, caption_ids: torc
     return 0.5 * (multi_positive_info_nce(logits, positives) + multi_positive_info_nce(logits.T, positives.T))
 
 
+class CaptionClipLoss:
+    """``loss_fn(model, batch)`` for contrastive CLIP training on region crops and their captions
+    (chapter 01's smoke teacher): :func:`clip_loss`, with each batch encoding its unique captions once.
+    ``tokens`` are the tokenized captions, indexed by ``batch["caption"]``."""
+
+    def __init__(self, tokens: torch.Tensor, temperature: float):
+        self.tokens, self.temperature = tokens, temperature
+
+    def __call__(self, model, batch: dict) -> dict[str, torch.Tensor]:
+        ids = batch["caption"]
+        unique, inverse = ids.unique(return_inverse=True)
+        text = model.model.encode_text(self.tokens[unique.cpu()].to(ids.device), normalize=True)[inverse]
+        return {"total": clip_loss(model.encode_image(batch["image"]), text, ids, self.temperature)}
+
+
 def similarity_kd_loss(student_img: torch.Tensor, teacher_img: torch.Tensor, text_emb: torch.Tensor,
                        temperature: float) -> torch.Tensor:
     """KL(teacher ‖ student) of image→text similarity distributions, scaled by T² (Hinton et al.)."""

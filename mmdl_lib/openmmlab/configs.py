@@ -88,6 +88,12 @@ def build_model(config, registry: str = "mmdet3d", init_weights: bool = True) ->
     return model
 
 
+def parameter_millions(configs: dict[str, str], registry: str = "mmdet3d") -> dict[str, float]:
+    """Millions of parameters of each named config's model, built (random weights, nothing downloads)."""
+    return {name: sum(p.numel() for p in build_model(load_config(path), registry, init_weights=False).parameters()) / 1e6
+            for name, path in configs.items()}
+
+
 @contextmanager
 def quiet_mmengine():
     """mmengine logs one INFO line per parameter when it initialises a model: keep warnings only."""

@@ -70,6 +70,11 @@ class KittiFrame:
         return self.points[image_fov_mask(self.points, self.calib, self.size)]
 
 
+def frame_images(frames: list[KittiFrame]) -> torch.Tensor:
+    """The frames' images as one uint8 (N, 3, H, W) tensor (they share a size)."""
+    return torch.stack([torch.from_numpy(f.image.copy()).permute(2, 0, 1) for f in frames])
+
+
 def load_frame(root: str | Path, frame: str, part: str = "training") -> KittiFrame:
     """Read one frame with the book's validating readers (labels checked against the image size)."""
     folder = Path(root) / part

@@ -2,7 +2,7 @@
 
 The notebook calls these steps in order: :func:`resolve_coco_root`, :func:`load_regions`,
 :func:`get_teacher`, :func:`teacher_targets`, :func:`train_student` (once per loss combination /
-variant), :func:`embed_regions` + :func:`evaluate_embeddings`,
+variant), :func:`embed_regions` + :func:`~mmdl_lib.metrics.retrieval.region_retrieval_report`,
 :func:`~mmdl_lib.metrics.cost.teacher_student_cost`, :func:`save_outputs`. Chapter 02 builds on the saved students.
 """
 
@@ -26,7 +26,7 @@ from ..engine.inference import batched_outputs
 from ..engine.trainer import one_cycle_adamw
 from ..errors import ConfigError, DataFormatError
 from ..io import write_json
-from ..losses.distillation import DistillationLosses, clip_loss
+from ..losses.distillation import CaptionClipLoss, DistillationLosses
 from ..metrics.retrieval import region_retrieval_report
 from ..models.student import StudentConfig, build_student, save_student
 from ..models.teacher import CLIPTeacher, random_teacher_weights
@@ -167,13 +167,6 @@ def _train_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCOReg
     """Contrastive training of the smoke teacher on region crops and captions (multi-positive InfoNCE)."""
     seed_everything(cfg.seed)
     teacher = CLIPTeacher(cfg.teacher_name).to(device)
-    tokens = teacher.tokenizer(train.captions)
-
-    def loss_fn(model: CLIPTeacher, batch: dict) -> dict[str, torch.Tensor]:
-        ids = batch["caption"]
-        unique, inverse = ids.unique(return_inverse=True)
-        text = model.model.encode_text(tokens[unique.cpu()].to(ids.device), normalize=True)[inverse]
-        return {"total": clip_loss(model.encode_image(batch["image"]), text, ids, cfg.temperature)}
 
     def evaluate(model: CLIPTeacher) -> dict[str, float]:
         text = TeacherTextEncoder(model).encode(val.captions)
@@ -182,6 +175,7 @@ def _train_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCOReg
 
     optimizer, scheduler = one_cycle_adamw(teacher.parameters(), cfg.teacher_lr, cfg.teacher_epochs, len(train),
                                            cfg.batch_size, weight_decay=0.05, pct_start=0.1)
+    loss_fn = CaptionClipLoss(teacher.tokenizer(train.captions), cfg.temperature)
     history = fit(teacher, optimizer, loss_fn, train, epochs=cfg.teacher_epochs, batch_size=cfg.batch_size,
                   device=device, seed=cfg.seed, scheduler=scheduler, evaluate=evaluate,
                   checkpoint_dir=folder / "checkpoints", desc="teacher")

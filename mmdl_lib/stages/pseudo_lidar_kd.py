@@ -1,7 +1,7 @@
 """Chapter 03: pseudo-LiDAR knowledge distillation for KITTI 3D detection with MVX-Net (seed 001).
 
 Steps the notebook calls: :func:`load_frames`, :func:`depth_network` (GLPN: KITTI weights, or the
-small one trained here and cached), :func:`predict_depths`, :func:`estimate_scale`,
+small one trained here and cached), :func:`predict_depths`, :func:`~mmdl_lib.data.pseudo_lidar.scale_from_scans`,
 :func:`pseudo_clouds` (written as velodyne ``.bin`` files), :func:`samples` (the same labels for
 every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`train_student`
 (image + pseudo-LiDAR, the two-phase KD schedule), :func:`evaluate` (mmdet3d's KITTI AP|R40) and
@@ -21,18 +21,18 @@ from .. import __version__
 from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.kitti import read_depth_maps
-from ..data.pseudo_lidar import clouds_from_depths, estimate_depth_scale, lidar_depth_pairs
-from ..engine import fit, load_weights, save_weights
-from ..engine.detection import detector_loss, evaluate_kitti
-from ..engine.trainer import one_cycle_adamw
+from ..data.pseudo_lidar import clouds_from_depths
+from ..engine import load_weights, save_weights
+from ..engine.detection import evaluate_kitti, train_detector, train_kd_phases
 from ..errors import ConfigError
 from ..losses.detection_kd import KDWeights
 from ..metrics.cost import count_parameters
 from ..models.depth import build_glpn, network_size, predict_depth, train_depth
 from ..models.detection_kd import PseudoLidarKD
 from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint
+from ..openmmlab.configs import parameter_millions
 from ..openmmlab.checkpoints import load_detector_weights
-from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, collate_samples, detector_sample, load_frame, load_split,
+from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, detector_sample, frame_images, load_frame, load_split,
                                require_ground_truth)
 from ..paths import dataset_root
 from ..runtime import seed_everything
@@ -143,27 +143,21 @@ def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path,
 
     def train_it(folder: Path) -> None:
         seed_everything(cfg.seed)
-        images = torch.stack([torch.from_numpy(f.image.copy()).permute(2, 0, 1) for f in train])
         depth = torch.from_numpy(read_depth_maps(root, [f.frame for f in train], train[0].size))
-        train_depth(model, images, depth, size, cfg.depth_epochs, cfg.depth_lr, device, cfg.seed, folder / "checkpoints")
+        train_depth(model, frame_images(train), depth, size, cfg.depth_epochs, cfg.depth_lr, device, cfg.seed, folder / "checkpoints")
         save_weights(model, folder / "glpn.safetensors")
 
-    key = cache_key({"architecture": cfg.depth_architecture, "augment": "flip", "size": size, "epochs": cfg.depth_epochs,
-                     "lr": cfg.depth_lr, "seed": cfg.seed, "root": str(root), "preset": cfg.synthetic_preset, "world": WORLD_VERSION, "lib": __version__,
+    key = cache_key({"architecture": cfg.depth_architecture, "augment": "flip", "size": size,
+                     "epochs": cfg.depth_epochs, "lr": cfg.depth_lr, "seed": cfg.seed, "root": str(root),
+                     "preset": cfg.synthetic_preset, "world": WORLD_VERSION, "lib": __version__,
                      "frames": [f.frame for f in train]})
     folder, built = cached_folder("pseudo_lidar_depth", key, train_it)
     return (model if built else load_weights(model, folder / "glpn.safetensors")).to(device)
 
 
 def predict_depths(cfg: PseudoLidarKDConfig, model, frames: list[KittiFrame], device: torch.device) -> np.ndarray:
-    images = torch.stack([torch.from_numpy(f.image.copy()).permute(2, 0, 1) for f in frames])
-    return predict_depth(model, images, network_size((cfg.depth_width, cfg.depth_height)), device,
+    return predict_depth(model, frame_images(frames), network_size((cfg.depth_width, cfg.depth_height)), device,
                          max_depth=cfg.depth_max_depth)
-
-
-def estimate_scale(depths: np.ndarray, frames: list[KittiFrame]) -> float:
-    """Median of LiDAR depth / predicted depth over the training frames' scan points."""
-    return estimate_depth_scale([lidar_depth_pairs(d, f.points, f.calib) for d, f in zip(depths, frames)])
 
 
 def pseudo_clouds(cfg: PseudoLidarKDConfig, depths: np.ndarray, frames: list[KittiFrame], scale: float,
@@ -199,10 +193,8 @@ def get_teacher(cfg: PseudoLidarKDConfig, train: list[dict], device: torch.devic
     history: list = []
 
     def train_it(folder: Path) -> None:
-        optimizer, scheduler = one_cycle_adamw(teacher.parameters(), cfg.lr, cfg.teacher_epochs, len(train), cfg.batch_size)
-        history.extend(fit(teacher, optimizer, detector_loss, train, epochs=cfg.teacher_epochs,
-                           batch_size=cfg.batch_size, device=device, seed=cfg.seed, collate_fn=collate_samples,
-                           scheduler=scheduler, checkpoint_dir=folder / "checkpoints", amp=False, desc="teacher"))
+        history.extend(train_detector(teacher, train, cfg.teacher_epochs, cfg.lr, cfg.batch_size, device, cfg.seed,
+                                      folder / "checkpoints", desc="teacher"))
         save_weights(teacher, folder / "teacher.safetensors")
 
     key = cache_key({"config": config.model.to_dict(), "epochs": cfg.teacher_epochs, "lr": cfg.lr,
@@ -222,20 +214,8 @@ def train_student(cfg: PseudoLidarKDConfig, kd: PseudoLidarKD, train: list[dict]
     ``cfg.phases()``; ``use`` switches terms off (weight 0) for the ablations. Returns every step's
     loss terms (unweighted), with its phase."""
     require_ground_truth(train, "student training set")
-    history: list[dict] = []
-    trainable = [p for n, p in kd.named_parameters() if not n.startswith("teacher.")]
-    for phase, (epochs, weights) in enumerate(cfg.phases(), 1):
-        kd.weights = KDWeights(*(w if name in use else 0.0 for name, w in
-                                 zip(("det", "feat", "logit"), (weights.det, weights.feat, weights.logit))))
-        optimizer, scheduler = one_cycle_adamw(trainable, cfg.student_lr, epochs, len(train), cfg.batch_size)
-        steps: list[dict] = []
-        fit(kd, optimizer, lambda model, batch: model.terms(batch), train, epochs=epochs,
-            batch_size=cfg.batch_size, device=device, seed=cfg.seed + phase, collate_fn=collate_samples,
-            scheduler=scheduler, amp=False, desc=f"{desc} phase {phase}", step_log=steps,
-            checkpoint_dir=checkpoint_dir / f"phase{phase}" if checkpoint_dir else None,
-            settings={**cfg.fingerprint(), "use": list(use), "phase": phase})
-        history += [{**row, "phase": phase} for row in steps]
-    return history
+    return train_kd_phases(kd, train, cfg.phases(), cfg.student_lr, cfg.batch_size, device, cfg.seed, use,
+                           checkpoint_dir, cfg.fingerprint(), desc)
 
 
 def evaluate(model: torch.nn.Module, frames: list[KittiFrame], samples_: list[dict],
@@ -260,7 +240,6 @@ COMPARED_MODELS = {"MVX-Net": PACKAGED_MVXNET,
 
 def parameter_table() -> dict[str, float]:
     """Millions of parameters of the seed's comparison models, each built from its packaged config."""
-    count = {name: count_parameters(build_model(load_config(path), "mmdet3d", init_weights=False)) / 1e6
-             for name, path in COMPARED_MODELS.items()}
+    count = parameter_millions(COMPARED_MODELS)
     glpn = count_parameters(build_glpn("full")) / 1e6
     return {**count, "GLPN (KITTI)": glpn, "ours: GLPN + MVX-Net": glpn + count["MVX-Net"]}

@@ -19,7 +19,6 @@ import torch
 from torch.utils.data import Subset
 
 from ..config import StageConfig, check_fields
-
 from ..data.token_cache import TokenSet, cached_tokens, image_split, require_image_splits
 from ..engine.inference import batched_outputs
 from ..engine.wgan import WGANResult, WGANSettings, fit_wgan_gp

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmdl_lib.losses.distillation import (DistillationLosses, clip_loss, cosine_loss, multi_positive_info_nce,
+from mmdl_lib.losses.distillation import (CaptionClipLoss, DistillationLosses, clip_loss, cosine_loss, multi_positive_info_nce,
                                           similarity_kd_loss)
 
 
@@ -63,3 +63,27 @@ def test_losses_return_every_term_and_weighted_total():
                                                   + 2 * terms["cos"].item(), rel=1e-6)
     only_cos = DistillationLosses(0, 0, 1)(s, t, txt, ids)
     assert only_cos["total"].item() == pytest.approx(only_cos["cos"].item())
+
+
+def test_caption_clip_loss_encodes_each_caption_once_and_equals_clip_loss():
+    torch.manual_seed(0)
+    table = F.normalize(torch.randn(5, 4), dim=-1)  # caption id → its text embedding
+    encoded = []
+
+    class Tower:
+        def encode_text(self, tokens, normalize):
+            encoded.append(tokens.tolist())
+            return table[tokens[:, 0]]
+
+    class Model:
+        model = Tower()
+
+        def encode_image(self, images):
+            return F.normalize(images, dim=-1)
+
+    tokens = torch.arange(5)[:, None]  # "tokenized" captions: row i encodes caption i
+    batch = {"caption": torch.tensor([3, 1, 3, 0]), "image": torch.randn(4, 4)}
+    found = CaptionClipLoss(tokens, temperature=0.1)(Model(), batch)["total"]
+    assert encoded == [[[0], [1], [3]]]  # unique captions, once each
+    expected = clip_loss(F.normalize(batch["image"], dim=-1), table[batch["caption"]], batch["caption"], 0.1)
+    assert found.item() == pytest.approx(expected.item())
