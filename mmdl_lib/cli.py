@@ -13,7 +13,7 @@ from .config import PROFILE_NAMES
 from .errors import ConfigError, MMDLError
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     """``-p epochs 3`` → 3, ``-p lr 1e-3`` → 0.001, ``-p data_root null`` → None (as papermill's -y).
 
     Numbers are read the way a user types them: YAML alone would keep ``1e-3`` a string.
@@ -33,7 +33,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .book.notebooks import execute, rehearsal_output_path, resolve_notebook
 
     notebook = resolve_notebook(args.notebook)
-    params = {name: _parse_value(value) for name, value in args.parameter}
+    params = {name: parse_value(value) for name, value in args.parameter}
     if args.profile:
         params["profile"] = args.profile
     output = Path(args.output) if args.output else None

@@ -154,3 +154,43 @@ def read_ood(pair: LabelledImage, layout: str) -> tuple[np.ndarray, np.ndarray]:
     for value, meaning in values.items():
         table[value] = meaning
     return image, table[raw]
+
+
+def resized_pair(image: np.ndarray, label: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Image (bilinear) and label (nearest: values are ids) at ``size`` = (height, width); None keeps them."""
+    if size is None or tuple(image.shape[:2]) == tuple(size):
+        return image, label
+    from PIL import Image
+
+    h, w = size
+    return (np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR)),
+            np.asarray(Image.fromarray(label).resize((w, h), Image.NEAREST)))
+
+
+class SegmentationPairs:
+    """A map-style dataset of (RGB image, label) pairs read by ``reader``, resized to ``size``;
+    ``in_memory`` keeps what it has read (the smoke sets are small, the real ones are not)."""
+
+    def __init__(self, pairs: list[LabelledImage], reader, size: tuple[int, int] | None = None,
+                 in_memory: bool = False, what: str = "split"):
+        if not pairs:
+            raise DataFormatError(what, "no image in the split")
+        self.pairs, self.reader, self.size, self.in_memory = pairs, reader, size, in_memory
+        self._kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if index in self._kept:
+            return self._kept[index]
+        item = resized_pair(*self.reader(self.pairs[index]), self.size)
+        if self.in_memory:
+            self._kept[index] = item
+        return item
+
+    def images(self, indices=None) -> list[np.ndarray]:
+        return [self[i][0] for i in (range(len(self)) if indices is None else indices)]
+
+    def labels(self, indices=None) -> list[np.ndarray]:
+        return [self[i][1] for i in (range(len(self)) if indices is None else indices)]

@@ -95,14 +95,15 @@ def parameter_millions(configs: dict[str, str], registry: str = "mmdet3d") -> di
 
 
 @contextmanager
-def quiet_mmengine():
-    """mmengine logs one INFO line per parameter when it initialises a model: keep warnings only."""
+def quiet_mmengine(level: int = logging.WARNING):
+    """mmengine logs one line per parameter when it initialises a model (INFO) or builds an
+    optimiser over frozen parameters (WARNING): keep what is at least ``level``."""
     from mmengine.logging import MMLogger
 
     logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
+    previous = logger.level
+    logger.setLevel(level)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        logger.setLevel(previous)

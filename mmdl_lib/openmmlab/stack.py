@@ -21,6 +21,7 @@ Calling it again does nothing. :func:`op_status` says, per op, which implementat
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -74,6 +75,8 @@ def stand_in_extension() -> types.ModuleType:
     """A module in place of ``mmcv._ext``: the book's stand-ins, and a clear error for any other op."""
     module = types.ModuleType("mmcv._ext", "mmdl stand-in for mmcv's compiled ops (mmdl_lib.openmmlab)")
     module.MMDL_STAND_IN = True
+    # a spec without a loader: mmengine's ``mmcv_full_available`` (pkgutil.find_loader) reads "not full mmcv"
+    module.__spec__ = importlib.machinery.ModuleSpec("mmcv._ext", None)
     module.dynamic_voxelize_forward = _dynamic_voxelize_forward
     module.nms_rotated = _nms_rotated
     module.get_compiler_version = lambda: "none (mmcv-lite + mmdl stand-ins)"

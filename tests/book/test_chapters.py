@@ -95,10 +95,13 @@ def _other_value(hint, value):
     kind = kinds[0]
     if typing.get_origin(kind) is typing.Literal:
         return next(a for a in typing.get_args(kind) if a != value)
-    if typing.get_origin(kind) is list:  # e.g. list[int] or list[list[float]]: one more element
-        return list(value or []) + [_other_value(typing.get_args(kind)[0], None)]
     change = {bool: lambda v: not v, int: lambda v: (v or 0) + 1, float: lambda v: (v or 0.0) * 2 + 0.5,
               str: lambda v: f"{v}-changed"}
+    if typing.get_origin(kind) is list:
+        element = typing.get_args(kind)[0]
+        if value and element in (int, float):  # numbers whose count may be fixed (a size): each one changed
+            return [change[element](v) for v in value]
+        return list(value or []) + [_other_value(element, None)]  # e.g. list[list[float]]: one more element
     return change[kind](value)
 
 

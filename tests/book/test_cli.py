@@ -75,7 +75,7 @@ def test_values_are_parsed_as_typed_and_wrong_types_are_refused_before_a_kernel_
 
     from mmdl_lib import cli
 
-    assert [cli._parse_value(v) for v in ("1e-3", "3", "-2", "null", "false", "transformer", "[1, 2]")] == \
+    assert [cli.parse_value(v) for v in ("1e-3", "3", "-2", "null", "false", "transformer", "[1, 2]")] == \
         [0.001, 3, -2, None, False, "transformer", [1, 2]]
 
     def no_kernel(*args, **kwargs):
