@@ -102,7 +102,8 @@ def train_segmentor(model: torch.nn.Module, dataset: Dataset, *, epochs: int, ba
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(epoch)
         totals: dict[str, torch.Tensor] = {}
-        bar = tqdm(loader, total=steps, desc=f"{desc} {epoch}/{epochs}", disable=rank != 0)
+        # ranks other than 0 stay silent; rank 0 follows MMDL_PROGRESS (off in executed chapters)
+        bar = tqdm(loader, total=steps, desc=f"{desc} {epoch}/{epochs}", **({"disable": True} if rank else {}))
         for step, batch in enumerate(bar):
             if step >= steps:
                 break

@@ -26,13 +26,16 @@ def _tiny_model(cfg):
     return stage, sets, config
 
 
-def test_training_resumes_where_its_checkpoint_stopped(isolated_home):
+def test_training_resumes_where_its_checkpoint_stopped(isolated_home, capfd, monkeypatch):
+    monkeypatch.setenv("MMDL_PROGRESS", "0")  # as in an executed chapter: no progress bar in its outputs
     cfg = TextOODSegConfig.from_profile("smoke", **TINY, epochs=1, max_steps=1)
     stage, sets, config = _tiny_model(cfg)
     folder = isolated_home / "ckpt"
+    capfd.readouterr()
     first = stage.train(cfg, stage.build_segmentor(cfg, config, torch.device("cpu")), sets["train"],
                         torch.device("cpu"), folder)
     assert [h["epoch"] for h in first] == [1]
+    assert "TDOS 1/1" not in capfd.readouterr().err
     longer = TextOODSegConfig.from_profile("smoke", **TINY, epochs=2, max_steps=1)
     with pytest.raises(Exception, match="other settings"):  # epochs changed: the schedule differs
         stage.train(longer, stage.build_segmentor(longer, config, torch.device("cpu")), sets["train"],
