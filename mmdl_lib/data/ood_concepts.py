@@ -14,6 +14,8 @@ SemCor counts, and no taxonomic groups (genus and family names).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -107,3 +109,22 @@ def pick_concepts(pool: Mapping[str, list[OODConcept]], per_band: int = 10, seed
     rng = random.Random(seed)
     return {band: sorted(rng.sample(list(found), min(per_band, len(found))), key=lambda c: (c.distance, c.synset))
             for band, found in pool.items()}
+
+
+def cached_concepts(per_band: int = 10, seed: int = 0) -> dict[str, list[dict]]:
+    """:func:`pick_concepts` over WordNet's noun scan, as plain dicts, cached on disk (the scan takes
+    tens of seconds); ``per_band`` 0: no concepts, and WordNet is not read (chapter 04)."""
+    from ..cache import cache_key, cached_folder
+    from .wordnet import load_wordnet
+
+    if per_band <= 0:
+        return {band: [] for band in DEFAULT_BANDS}
+
+    def build(folder) -> None:
+        picked = pick_concepts(concept_pool(load_wordnet()), per_band, seed)
+        (folder / "concepts.json").write_text(json.dumps(
+            {band: [dataclasses.asdict(c) for c in concepts] for band, concepts in picked.items()}, indent=1))
+
+    key = cache_key({"bands": DEFAULT_BANDS, "per_band": per_band, "seed": seed, "version": 1})
+    folder, _ = cached_folder("ood_concepts", key, build)
+    return json.loads((folder / "concepts.json").read_text())

@@ -143,3 +143,14 @@ def predict_class_maps(model: torch.nn.Module, images: np.ndarray | list[np.ndar
         else:
             each(start, maps)
     return torch.cat(kept) if each is None else None
+
+
+def replica_checksum(model: torch.nn.Module) -> str:
+    """A hash of every parameter's bytes: equal on every rank when data-parallel training kept them in sync."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]

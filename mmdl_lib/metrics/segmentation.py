@@ -35,3 +35,11 @@ def class_iou(confusion: np.ndarray) -> np.ndarray:
 def mean_iou(confusion: np.ndarray) -> float:
     """The mean of :func:`class_iou` over the classes that occur."""
     return float(np.nanmean(class_iou(confusion)))
+
+
+def majority_class_miou(labels: list[np.ndarray], num_classes: int, ignore_index: int = 255) -> float:
+    """The mIoU of predicting the most frequent class everywhere: the chance level mIoU is read against."""
+    counts = np.bincount(np.concatenate([lab[lab < num_classes].ravel() for lab in labels]), minlength=num_classes)
+    confusion = sum(confusion_matrix(np.full_like(lab, int(counts.argmax())), lab, num_classes, ignore_index)
+                    for lab in labels)
+    return mean_iou(confusion)

@@ -10,9 +10,7 @@ and orchestrates. ``python -m mmdl_lib.stages.text_ood_segmentation`` trains und
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.cityscapes import (CITYSCAPES_CLASSES, SegmentationPairs, cityscapes_pairs, ood_pairs, read_cityscapes,
                                read_ood)
@@ -140,22 +137,9 @@ def get_clip(cfg: TextOODSegConfig) -> dict[str, Any]:
 
 
 def pick_ood_concepts(cfg: TextOODSegConfig) -> dict[str, list[dict[str, Any]]]:
-    """WordNet concepts per distance band (the full noun scan runs once; the picks are cached);
-    ``concepts_per_band`` 0: none, and WordNet is not read."""
-    from ..data.ood_concepts import DEFAULT_BANDS, concept_pool, pick_concepts
-    from ..data.wordnet import load_wordnet
+    from ..data.ood_concepts import cached_concepts
 
-    if cfg.concepts_per_band <= 0:
-        return {band: [] for band in DEFAULT_BANDS}
-
-    def build(folder: Path) -> None:
-        picked = pick_concepts(concept_pool(load_wordnet()), cfg.concepts_per_band, cfg.seed)
-        (folder / "concepts.json").write_text(json.dumps(
-            {band: [dataclasses.asdict(c) for c in concepts] for band, concepts in picked.items()}, indent=1))
-
-    key = cache_key({"bands": DEFAULT_BANDS, "per_band": cfg.concepts_per_band, "seed": cfg.seed, "version": 1})
-    folder, _ = cached_folder("ood_concepts", key, build)
-    return json.loads((folder / "concepts.json").read_text())
+    return cached_concepts(cfg.concepts_per_band, cfg.seed)
 
 
 def model_config(cfg: TextOODSegConfig, clip: dict[str, Any], concepts: dict[str, list[dict[str, Any]]]):
@@ -217,7 +201,7 @@ def evaluate(cfg: TextOODSegConfig, model: torch.nn.Module, sets: dict[str, Segm
     """mIoU on in-distribution validation; AUROC / AP / FPR95 of every anomaly score on the OOD set."""
     from ..engine.segmentation import predict_class_maps
     from ..metrics.ood import ood_metrics
-    from ..metrics.segmentation import class_iou, confusion_matrix, mean_iou
+    from ..metrics.segmentation import class_iou, confusion_matrix, majority_class_miou, mean_iou
     from ..models.tdos import SCORE_NAMES, anomaly_scores
 
     k = len(CITYSCAPES_CLASSES)
@@ -231,10 +215,6 @@ def evaluate(cfg: TextOODSegConfig, model: torch.nn.Module, sets: dict[str, Segm
             confusion = confusion + confusion_matrix(pred, labels[start + offset], k)
 
     predict_class_maps(model, val.images(), cfg.eval_batch_size, device, "val mIoU", each=add)
-    counts = np.bincount(np.concatenate([lab[lab < k].ravel() for lab in labels]), minlength=k)
-    chance = np.zeros((k, k), dtype=np.int64)
-    for lab in labels:
-        chance = chance + confusion_matrix(np.full_like(lab, int(counts.argmax())), lab, k)
     ood = sets["ood"]
     scores: dict[str, list[np.ndarray]] = {name: [] for name in SCORE_NAMES}
 
@@ -244,7 +224,7 @@ def evaluate(cfg: TextOODSegConfig, model: torch.nn.Module, sets: dict[str, Segm
 
     predict_class_maps(model, ood.images(), cfg.eval_batch_size, device, "OOD scores", each=score)
     truth = np.stack(ood.labels())
-    return {"segmentation": {"miou": mean_iou(confusion), "chance_miou": mean_iou(chance),
+    return {"segmentation": {"miou": mean_iou(confusion), "chance_miou": majority_class_miou(labels, k),
                              "class_iou": dict(zip(CITYSCAPES_CLASSES, class_iou(confusion).tolist()))},
             "ood": {name: ood_metrics(np.concatenate(v), truth) for name, v in scores.items()},
             "anomaly_fraction": float((truth == 1).sum() / max((truth != 255).sum(), 1))}
@@ -260,17 +240,6 @@ def record_notes(cfg: TextOODSegConfig) -> str | None:
     return None
 
 
-def replica_checksum(model: torch.nn.Module) -> str:
-    """A hash of every parameter's bytes: equal on every rank when data-parallel training kept them in sync."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, p in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(p.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def main(argv: list[str] | None = None) -> int:
     """Train TDOS in one process or, under ``torchrun``, in many; rank 0 writes the weights and
     ``distributed.json`` (world size, per-epoch losses, each replica's parameter checksum)."""
@@ -280,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..cli import parse_value
     from ..engine.checkpoint import save_weights
-    from ..engine.segmentation import launch_distributed
+    from ..engine.segmentation import launch_distributed, replica_checksum
     from ..io import write_json
     from ..paths import results_dir
 

@@ -28,3 +28,11 @@ def test_bad_labels_and_shapes_are_errors():
         confusion_matrix(np.zeros(2), np.array([0, 7]), 4)
     with pytest.raises(ValueError, match=r"prediction of shape \(3,\) for a label map of shape \(2,\)"):
         confusion_matrix(np.zeros(3), np.zeros(2), 4)
+
+
+def test_majority_class_miou_by_hand():
+    from mmdl_lib.metrics.segmentation import majority_class_miou
+
+    labels = [np.array([[0, 0, 1], [0, 255, 2]])]  # class 0 is the majority: predicted everywhere
+    # class 0: 3 / 5 scored pixels; classes 1 and 2: IoU 0
+    assert majority_class_miou(labels, 3) == pytest.approx((3 / 5 + 0 + 0) / 3)
