@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .engine import distributed
 from .env import environment
 from .errors import RunRecordError
 from .io import write_json
@@ -42,13 +43,15 @@ class Run:
                                      f"(expected results/{stage}/{profile}-<time>) to resume")
             return cls(stage, profile, seed, folder)
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        folder = (root or results_dir()) / stage / f"{profile}-{stamp}"
+        folder = distributed.broadcast_object((root or results_dir()) / stage / f"{profile}-{stamp}")  # rank 0's
         folder.mkdir(parents=True, exist_ok=True)
         return cls(stage, profile, seed, folder)
 
     def record(self, metrics: dict[str, Any], config: dict[str, Any] | None = None,
                artifacts: dict[str, str] | None = None, notes: str | None = None) -> Path:
-        """Write ``record.json`` atomically and return its path."""
+        """Write ``record.json`` atomically and return its path (under torchrun rank 0 writes it)."""
+        if not distributed.is_main_process():
+            return self.folder / "record.json"
         record = {
             "stage": self.stage,
             "profile": self.profile,

@@ -22,9 +22,17 @@ def seed_everything(seed: int) -> None:
 def select_device(preferred: str | None = None) -> torch.device:
     """``preferred`` if given, else CUDA, then Apple MPS, then CPU.
 
-    ``MMDL_DEVICE`` overrides the automatic choice (e.g. ``cpu`` to keep a GPU box free).
+    ``MMDL_DEVICE`` overrides the automatic choice (e.g. ``cpu`` to keep a GPU box free). Under
+    ``torchrun`` the process joins the process group first and gets its own ``LOCAL_RANK`` GPU, so
+    that every ``fit`` after it trains data-parallel.
     """
     choice = preferred or os.environ.get("MMDL_DEVICE")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from .engine import distributed
+
+        on_cpu = bool(choice) and not choice.startswith("cuda")
+        distributed.init_from_env(cpu=on_cpu)
+        return torch.device(choice) if on_cpu else distributed.local_device()
     if choice:
         return torch.device(choice)
     if torch.cuda.is_available():

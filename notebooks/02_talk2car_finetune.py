@@ -26,7 +26,9 @@ encoder_variant = None  # "multiscale" (stride-16 map) or "single" (stride 32)
 head = None  # "transformer" or "projection"
 text_encoder = None  # "teacher" (CLIP text tower of chapter 01) or "minilm"
 epochs = None
-compare = None  # train the comparison models (other head, text encoder, encoder inits)
+finetune_encoder = None  # after `epochs` on the frozen encoder, train end to end (full: True)
+finetune_epochs = None
+compare = None  # train the comparison models (other head, text encoder, encoder inits, frozen vs fine-tuned)
 visualize = True
 generate_predictions = True
 device = None  # "cuda", "cuda:1", "mps", "cpu"; None → CUDA, then MPS, then CPU
@@ -112,6 +114,8 @@ if cfg.mode == "test":
 else:
     encoder_folder = talk2car.find_or_train_distilled(cfg, chapter01_output=run.folder / "chapter01.ipynb")
 encoder, encoder_meta = load_student(encoder_folder)
+if cfg.mode == "test":
+    encoder = model.encoder  # the grounding model's own: fine-tuned when it was trained end to end
 teacher = CLIPTeacher.from_info(encoder_meta["teacher"]).to(torch_device)
 print(f"train {len(splits.train)} commands on {len(splits.train.images)} images "
       f"({len(splits.train_idx)} for training, {len(splits.holdout_idx)} held out) · val {len(splits.val)} · "
@@ -131,6 +135,7 @@ texts = {kind: {split: enc.encode(getattr(splits, split).commands)
          for kind, enc in encoders_of_text.items()}
 features = {split: talk2car.extract_features(encoder, getattr(splits, split), torch_device)
             for split in ("train", "val", "test") if getattr(splits, split) is not None}
+main_features = features  # the main model's maps: recomputed below if its encoder is fine-tuned
 print({kind: enc.name for kind, enc in encoders_of_text.items()}, "· feature map", tuple(features["val"].shape[1:]))
 
 # %% [markdown]
@@ -156,6 +161,45 @@ main_name = f"{cfg.head} head · {cfg.text_encoder} text · distilled encoder"
 val_pred = predict(model, features["val"], splits.val.image_index, texts[cfg.text_encoder]["val"], torch_device)
 results[main_name] = grounding_metrics(val_pred, splits.val.boxes)
 pd.DataFrame(results).T.round(3)
+
+# %% [markdown]
+# ## Frozen or fine-tuned encoder
+#
+# So far the encoder has stayed frozen, which is what made training cheap: each image's map was
+# computed once. The seed's stage 2 is a *fine-tune*, though, and chapter 01 never showed the
+# encoder a box. Here the model above trains `finetune_epochs` more epochs **end to end**: every
+# step sends the images through the encoder, which learns at a tenth of the head's rate
+# (`encoder_lr_mult`) so that a few thousand commands do not wash out what distillation put there
+# (first the head on frozen features, then everything: "linear probe, then fine-tune"). The
+# control trains the head alone for the same epochs, data and rate, so the difference between
+# the two rows is what unfreezing buys. The full profile fine-tunes by default
+# (`finetune_encoder`); in smoke the main model stays the frozen one.
+
+# %%
+finetune_results, finetuned, finetune_histories = {}, {}, {}
+if cfg.mode != "test" and (cfg.compare or cfg.finetune_encoder):
+    finetune_results["frozen encoder (the model above)"] = results[main_name]
+    choices = {"head only, encoder frozen": False, "end to end, encoder fine-tuned": True}
+    for name, end_to_end in choices.items():
+        if not (cfg.compare or end_to_end):
+            continue
+        finetuned[name], finetune_histories[name] = talk2car.finetune_grounding(
+            cfg, model, features, texts[cfg.text_encoder], splits, torch_device, end_to_end=end_to_end,
+            checkpoint_dir=run.folder / "checkpoints" / ("finetune" if end_to_end else "head_only"), desc=name)
+        maps = talk2car.extract_features(finetuned[name].encoder, splits.val, torch_device) if end_to_end \
+            else features["val"]
+        pred = predict(finetuned[name], maps, splits.val.image_index, texts[cfg.text_encoder]["val"], torch_device)
+        finetune_results[f"+{cfg.finetune_epochs} epochs, {name}"] = grounding_metrics(pred, splits.val.boxes)
+    plot_history(finetune_histories, ["loss_total", "val_ap50"]);
+if cfg.finetune_encoder and cfg.mode != "test":  # the fine-tuned model becomes the chapter's model
+    model = finetuned["end to end, encoder fine-tuned"]
+    main_name = f"{cfg.head} head · {cfg.text_encoder} text · fine-tuned encoder"
+    main_features = {split: talk2car.extract_features(model.encoder, getattr(splits, split), torch_device)
+                     for split in ("train", "val", "test") if getattr(splits, split) is not None}
+    val_pred = predict(model, main_features["val"], splits.val.image_index, texts[cfg.text_encoder]["val"],
+                       torch_device)
+    results[main_name] = grounding_metrics(val_pred, splits.val.boxes)
+pd.DataFrame(finetune_results).T.round(3) if finetune_results else None
 
 # %% [markdown]
 # ## What each choice buys
@@ -210,52 +254,76 @@ if cfg.visualize:
     plot_predictions(splits.val, val_pred, order[-3:], figures, "failures");
 if cfg.visualize and cfg.head == "transformer":
     shown = order[:2] + order[-4:]
-    scores = token_scores(model, features["val"], splits.val.image_index[shown], texts[cfg.text_encoder]["val"][shown],
-                          torch_device)
+    scores = token_scores(model, main_features["val"], splits.val.image_index[shown],
+                          texts[cfg.text_encoder]["val"][shown], torch_device)
     show_token_scores(scores, splits.val, val_pred, shown, figures);
 
 # %% [markdown]
 # ## Cost: latency per command and size
 #
-# Encoder + head on one image (batch 1), against a ViT-B/32 image tower with the same kind of
-# head at 224×224 — the cost of grounding on top of an un-distilled CLIP.
+# Encoder + head on one image (batch 1), against chapter 01's full-profile teacher tower (ViT-B/16)
+# with the same kind of head at 224×224 — the cost of grounding on top of an un-distilled CLIP.
 
 # %%
 text_dim = texts[cfg.text_encoder]["val"].shape[1]
 cost = {"ours": talk2car.cost_per_command(model, text_dim, (cfg.image_width, cfg.image_height), torch_device),
-        "ViT-B/32 + head": talk2car.vit_b_alternative(cfg, text_dim, torch_device)}
+        "ViT-B/16 + head": talk2car.vit_b_alternative(cfg, text_dim, torch_device)}
 pd.DataFrame(cost).T.round(3)
+
+# %% [markdown]
+# ## Deployment: the grounding model as ONNX
+#
+# Encoder and head go into one graph (image and command embedding in, box out, dynamic batch).
+# onnxruntime must reproduce PyTorch's boxes on validation images and commands (cosine ≥ 0.999
+# for every command); then both runtimes are timed at batch 1 and 32. The command embedding comes
+# from the text encoder, which runs once per command, not per frame.
+
+# %%
+onnx_report = talk2car.export_grounding(model, splits.val, texts[cfg.text_encoder]["val"], run.folder / "onnx")
+print(f"grounding.onnx: {onnx_report['file_MB']:.1f} MB · parity on {onnx_report['parity']['rows']} commands: "
+      f"lowest cosine {onnx_report['parity']['min_cosine']:.6f}, largest difference "
+      f"{onnx_report['parity']['max_abs_diff']:.2e}")
+pd.DataFrame(onnx_report["latency_ms_per_command_cpu"]).T.round(3)
 
 # %% [markdown]
 # ## `predictions.json` and the run record
 #
-# Predictions for the test split (which has no boxes) in the official format,
+# Predictions for the validation and test splits in the official format,
 # `{command_token: [x0, y0, w, h]}` in the original image's pixels. Reading them back with the
-# loader's convention reproduces the boxes.
+# loader's convention reproduces the boxes. The public `test_commands.json` carries the boxes, as
+# the synthetic one does: then the test split is scored too, once, with the model chosen above.
 
 # %%
 from mmdl_lib.data.talk2car import read_predictions, write_predictions
 from mmdl_lib.models.grounding import save_grounding
 
-artifacts = {"grounding": str(save_grounding(run.folder / "grounding", model, cfg.to_dict(), encoder_folder, text_dim))}
+artifacts = {"grounding": str(save_grounding(run.folder / "grounding", model, cfg.to_dict(), encoder_folder, text_dim)),
+             "grounding_onnx": onnx_report["path"]}
+test_results = None  # the test split's metrics, when it has boxes
 if cfg.generate_predictions:
     for split in ("val", "test"):
         dataset = getattr(splits, split)
         if dataset is None:
             continue
-        pred = predict(model, features[split], dataset.image_index, texts[cfg.text_encoder][split], torch_device)
+        pred = predict(model, main_features[split], dataset.image_index, texts[cfg.text_encoder][split],
+                       torch_device)
         path = write_predictions(run.folder / f"predictions_{split}.json", dataset, pred)
         back = read_predictions(path, dataset)
         assert torch.allclose(back, pred, atol=0.01), "predictions.json does not round-trip"
         artifacts[f"predictions_{split}"] = str(path)
+        if split == "test" and dataset.has_boxes:
+            test_results = {main_name: grounding_metrics(pred, dataset.boxes)}
 best_baseline = max(v["ap50"] for k, v in results.items() if k in ("centre prior", "largest object"))
-metrics = {"val": results, "cost": cost, "best_trivial_ap50": best_baseline,
+metrics = {"val": results, "test": test_results, "finetune": finetune_results or None, "cost": cost,
+           "onnx": {k: v for k, v in onnx_report.items() if k != "path"},
+           "best_trivial_ap50": best_baseline,
            "main_over_best_trivial_ap50": results[main_name]["ap50"] / max(best_baseline, 1e-9),
            "n_commands": talk2car.n_commands(splits)}
 record = run.record(metrics, config=cfg.to_dict(), artifacts=artifacts,
                     notes="synthetic Talk2Car, encoder from chapter 01's smoke run" if cfg.profile == "smoke" else None)
 print(f"{main_name}: val AP50 {results[main_name]['ap50']:.3f} "
-      f"({metrics['main_over_best_trivial_ap50']:.2f}× the best trivial baseline)")
+      f"({metrics['main_over_best_trivial_ap50']:.2f}× the best trivial baseline)"
+      + (f" · test AP50 {test_results[main_name]['ap50']:.3f}" if test_results else ""))
 print("run record:", display_path(record))
 
 # %% [markdown]
@@ -265,8 +333,9 @@ print("run record:", display_path(record))
 #
 # ```bash
 # mmdl run 02 --profile full -p data_root /data/talk2car
-# # 800×450 inputs, the distilled encoder frozen (its maps computed once), 20 epochs, batches of
-# # 32 images, lr 1e-4, d_model 256, 2 encoder and 3 decoder layers
+# # 800×450 inputs; 20 epochs on the frozen encoder's maps (computed once), batches of 32 images,
+# # lr 1e-4, d_model 256, 2 encoder and 3 decoder layers; then 3 epochs end to end (head 5e-5,
+# # encoder 5e-6); -p finetune_encoder false keeps the encoder frozen
 # mmdl run 02 --profile full -p mode test -p data_root /data/talk2car   # predictions.json only
 # ```
 #

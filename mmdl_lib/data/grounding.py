@@ -1,8 +1,9 @@
-"""Batches for grounding on cached feature maps (chapter 02).
+"""Batches for grounding (chapter 02): on cached feature maps, or on images for end-to-end fine-tuning.
 
 A frozen encoder runs once per distinct image (:class:`UniqueImages`); training then batches
 *images*, each with all of its commands (:class:`ImageCommands` + :func:`collate_image_commands`),
-so the commands about one image share its encoding.
+so the commands about one image share its encoding. Fine-tuning the encoder end to end passes the
+split itself instead of the cached maps: each item then carries the image.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ class UniqueImages(Dataset):
 
 
 class ImageCommands(Dataset):
-    """Per distinct image: its feature map and the embeddings and boxes of its commands in ``indices``."""
+    """Per distinct image: its feature map (``features`` a tensor of cached maps) or the image itself
+    (``features`` the Talk2Car split), and the embeddings and boxes of its commands in ``indices``."""
 
-    def __init__(self, features: torch.Tensor, image_index: np.ndarray, text: torch.Tensor, boxes: torch.Tensor,
-                 indices: np.ndarray):
+    def __init__(self, features: torch.Tensor | Talk2CarDataset, image_index: np.ndarray, text: torch.Tensor,
+                 boxes: torch.Tensor, indices: np.ndarray):
         self.features, self.text, self.boxes = features, text, boxes
         by_image: dict[int, list[int]] = {}
         for j in indices:
@@ -46,13 +48,17 @@ class ImageCommands(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         image, commands = self.groups[i]
-        return {"features": self.features[image], "text": self.text[commands], "box": self.boxes[commands]}
+        pixels = ({"image": self.features.image_tensor(image)} if isinstance(self.features, Talk2CarDataset)
+                  else {"features": self.features[image]})
+        return {**pixels, "text": self.text[commands], "box": self.boxes[commands]}
 
 
 def collate_image_commands(items: list[dict]) -> dict[str, torch.Tensor]:
-    """Stack the images' maps once; concatenate their commands; ``image_index`` maps command → map."""
+    """Stack the images' maps (or images) once; concatenate their commands; ``image_index`` maps
+    command → map."""
     counts = torch.tensor([len(item["text"]) for item in items])
-    return {"features": torch.stack([item["features"] for item in items]),
+    key = "features" if "features" in items[0] else "image"
+    return {key: torch.stack([item[key] for item in items]),
             "text": torch.cat([item["text"] for item in items]),
             "box": torch.cat([item["box"] for item in items]),
             "image_index": torch.repeat_interleave(torch.arange(len(items)), counts)}

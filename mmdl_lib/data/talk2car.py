@@ -156,6 +156,11 @@ class Talk2CarDataset(Dataset):
         return [c.command for c in self.items]
 
     @property
+    def has_boxes(self) -> bool:
+        """Whether every command carries its ``2d_box``: train and val always, the public test split too."""
+        return all(c.box is not None for c in self.items)
+
+    @property
     def boxes(self) -> torch.Tensor:
         return torch.tensor([c.box if c.box is not None else [float("nan")] * 4 for c in self.items])
 
@@ -166,7 +171,7 @@ class Talk2CarSplits:
 
     train: Talk2CarDataset  # the official training split (train_idx + holdout_idx below)
     val: Talk2CarDataset  # the official validation split: the reported numbers
-    test: Talk2CarDataset | None  # predictions.json (and metrics when the file carries boxes)
+    test: Talk2CarDataset | None  # predictions.json, and metrics when it carries boxes (the public release does)
     train_idx: np.ndarray
     holdout_idx: np.ndarray
 

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
 from ..progress import tqdm
+from . import distributed
 from .checkpoint import check_fingerprint, load_checkpoint, save_checkpoint
 
 
@@ -43,14 +44,11 @@ def launch_distributed() -> tuple[int, int]:
     """Under ``torchrun`` (``WORLD_SIZE`` > 1) join the process group: mmengine's launcher with NCCL
     on GPUs; on CPUs gloo through torch directly (mmengine's launcher selects a CUDA device
     unconditionally). Returns (rank, world size); (0, 1) in a single process."""
-    from mmengine.dist import get_dist_info, init_dist, is_distributed
+    from mmengine.dist import init_dist
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
-        if torch.cuda.is_available():
-            init_dist("pytorch", backend="nccl")
-        else:
-            torch.distributed.init_process_group("gloo")
-    return get_dist_info()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and torch.cuda.is_available() and not distributed.is_distributed():
+        init_dist("pytorch", backend="nccl")
+    return distributed.init_from_env()
 
 
 def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, lr_mults: dict[str, float]):
@@ -102,8 +100,7 @@ def train_segmentor(model: torch.nn.Module, dataset: Dataset, *, epochs: int, ba
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(epoch)
         totals: dict[str, torch.Tensor] = {}
-        # ranks other than 0 stay silent; rank 0 follows MMDL_PROGRESS (off in executed chapters)
-        bar = tqdm(loader, total=steps, desc=f"{desc} {epoch}/{epochs}", **({"disable": True} if rank else {}))
+        bar = tqdm(loader, total=steps, desc=f"{desc} {epoch}/{epochs}")  # rank 0's, as MMDL_PROGRESS says
         for step, batch in enumerate(bar):
             if step >= steps:
                 break
@@ -144,13 +141,3 @@ def predict_class_maps(model: torch.nn.Module, images: np.ndarray | list[np.ndar
             each(start, maps)
     return torch.cat(kept) if each is None else None
 
-
-def replica_checksum(model: torch.nn.Module) -> str:
-    """A hash of every parameter's bytes: equal on every rank when data-parallel training kept them in sync."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, p in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(p.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]

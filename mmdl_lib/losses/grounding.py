@@ -82,7 +82,7 @@ def grounding_loss(criterion: Talk2CarLoss):
         if "features" in batch:
             output = model.forward_features(batch["features"], batch["text"], batch.get("image_index"))
         else:
-            output = model.forward_features(model.encode(batch["image"]), batch["text"])
+            output = model.forward_features(model.encode(batch["image"]), batch["text"], batch.get("image_index"))
         return criterion(output, batch["box"])
 
     return loss_fn

@@ -116,7 +116,8 @@ class TransformerGroundingHead(nn.Module):
         if self.training:
             box = (attention[..., None] * token_boxes).sum(dim=1)
         else:
-            box = token_boxes[torch.arange(len(text), device=text.device), attention.argmax(dim=1)]
+            best = attention.argmax(dim=1)[:, None, None].expand(-1, 1, token_boxes.shape[-1])
+            box = token_boxes.gather(1, best)[:, 0]  # gather, not len(): the ONNX graph keeps a dynamic batch
         return {"box": box, "attention": attention.reshape(-1, h, w), "token_boxes": token_boxes}
 
 
@@ -210,19 +211,26 @@ def token_scores(model: Talk2CarModel, features: torch.Tensor, image_index: np.n
 
 
 def save_grounding(folder: Path, model: Talk2CarModel, config: dict, encoder_folder: Path, text_dim: int) -> Path:
-    """``head.safetensors`` + ``grounding_config.json`` (the chapter config and chapter 01's encoder folder)."""
+    """``head.safetensors`` + ``grounding_config.json`` (the chapter config and chapter 01's encoder
+    folder); a fine-tuned encoder's own weights as ``encoder.safetensors``."""
     save_weights(model.head, folder / "head.safetensors")
+    if not model.freeze_encoder:
+        save_weights(model.encoder, folder / "encoder.safetensors")
     write_json(folder / "grounding_config.json", {"config": config, "encoder": str(encoder_folder),
-                                                  "text_dim": text_dim})
+                                                  "text_dim": text_dim,
+                                                  "encoder_finetuned": not model.freeze_encoder})
     return folder
 
 
 def load_grounding(folder: Path) -> tuple[Talk2CarModel, dict]:
-    """A saved grounding model: chapter 01's encoder (from its folder) + the head."""
+    """A saved grounding model: chapter 01's encoder (from its folder; its fine-tuned weights when the
+    grounding model was trained end to end) + the head."""
     from .student import load_student
 
     meta = read_json(folder / "grounding_config.json")
     encoder, _ = load_student(meta["encoder"])
+    if meta.get("encoder_finetuned"):
+        load_weights(encoder, folder / "encoder.safetensors")
     cfg = meta["config"]
     head = build_head(cfg["head"], encoder.pyramid_channels, meta["text_dim"], **head_kwargs(cfg, cfg["head"]))
     load_weights(head, folder / "head.safetensors")

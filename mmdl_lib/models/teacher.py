@@ -1,6 +1,6 @@
 """The CLIP teacher of chapters 01 and 02: any open_clip model by name and pretrained tag, frozen.
 
-The full profile loads real weights (``ViT-B-32`` / ``laion2b_s34b_b79k`` and the like). The smoke
+The full profile loads real weights (``ViT-B-16`` / ``laion2b_s34b_b88k`` and the like). The smoke
 profile cannot download any, so it builds ``mmdl-vit-tiny-teacher`` (a small ViT image tower and
 text transformer, config shipped in ``models/configs/``) and trains it contrastively on the
 synthetic region captions first (:func:`mmdl_lib.stages.clip_kd.get_teacher`). Chapters 02, 04 and
@@ -16,6 +16,7 @@ from typing import Iterator
 
 import open_clip
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..engine.checkpoint import load_weights
@@ -81,6 +82,10 @@ class CLIPTeacher(nn.Module):
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         return self.model.encode_image((images - self.mean) / self.std, normalize=normalize)
 
+    def image_encoder(self) -> "CLIPImageEncoder":
+        """The image tower alone, as a module: what a car would deploy (chapter 01's ONNX export)."""
+        return CLIPImageEncoder(self)
+
     def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
         device = self.mean.device
         return self.model.encode_text(self.tokenizer(texts).to(device), normalize=normalize)
@@ -90,6 +95,19 @@ class CLIPTeacher(nn.Module):
         for p in self.parameters():
             p.requires_grad_(False)
         return self
+
+
+class CLIPImageEncoder(nn.Module):
+    """A CLIP teacher's image tower with its input normalisation: [0, 1] images → unit embeddings."""
+
+    def __init__(self, teacher: CLIPTeacher):
+        super().__init__()
+        self.visual = teacher.model.visual
+        self.register_buffer("mean", teacher.mean.clone(), persistent=False)
+        self.register_buffer("std", teacher.std.clone(), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.visual((images - self.mean) / self.std), dim=-1)
 
 
 def random_teacher_weights(name: str, seed: int) -> Path:

@@ -3,12 +3,15 @@
 Steps the notebook calls: :func:`find_or_train_distilled` (chapter 01's encoder; chapter 01's own
 notebook is executed first when no run exists), :func:`load_splits`, :func:`extract_features`,
 :func:`train_grounding` (model choice on a held-out part of the training split),
-:func:`baselines`, :func:`imagenet_style_encoder` for the comparison of initialisations, and
-:func:`cost_per_command`. Datasets, models, losses, metrics and figures live in their modules.
+:func:`finetune_grounding` (end to end, or the head alone as its control),
+:func:`baselines`, :func:`imagenet_style_encoder` for the comparison of initialisations,
+:func:`cost_per_command` and :func:`export_grounding` (ONNX, parity, runtimes). Datasets, models,
+losses, metrics and figures live in their modules.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +23,7 @@ from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.grounding import ImageCommands, UniqueImages, collate_image_commands
 from ..data.imagefolder import ImageFolderTensors
+from ..deploy.onnx import export_onnx, file_megabytes, onnx_session, parity, runtime_latency
 from ..data.talk2car import Talk2CarDataset, Talk2CarSplits, load_talk2car_splits, read_objects_sidecar
 from ..engine import fit, load_weights, save_weights
 from ..engine.inference import batched_outputs
@@ -37,6 +41,7 @@ from ..paths import dataset_root
 from ..records import latest_run_folder
 from ..runtime import seed_everything
 from ..synth import WORLD_VERSION, ensure_synthetic
+from .clip_kd import ClipKDConfig
 
 
 @dataclass
@@ -63,19 +68,25 @@ class Talk2CarConfig(StageConfig):
     d_model: int = 256
     num_layers: int = 3  # decoder layers
     num_encoder_layers: int = 2  # self-attention layers over the image tokens
+    # end-to-end fine-tuning, after `epochs` on the frozen encoder's cached maps (linear probe, then fine-tune):
+    finetune_encoder: bool = False  # the main model trains `finetune_epochs` more, the encoder unfrozen
+    finetune_epochs: int = 3
+    finetune_lr: float = 5e-5  # the head's peak rate while fine-tuning; the encoder's is × encoder_lr_mult
+    encoder_lr_mult: float = 0.1
     holdout_fraction: float = 0.1  # of the training split, kept for model choice
-    compare: bool = True  # baselines, the other head, the other text encoder, other encoder inits
+    compare: bool = True  # baselines, the other head, the other text encoder, other encoder inits, frozen vs fine-tuned
     imagenet_epochs: int = 0  # smoke: pre-train on the synthetic ImageNet-style folder; full: timm weights
     visualize: bool = True
     generate_predictions: bool = True
 
     PROFILES = {
         "smoke": {"image_width": 256, "image_height": 144, "epochs": 8, "batch_size": 20,
-                  "lr": 2e-3, "d_model": 128, "num_layers": 1, "num_encoder_layers": 1, "imagenet_epochs": 6},
-        "full": {"image_width": 800, "image_height": 450},
+                  "lr": 2e-3, "d_model": 128, "num_layers": 1, "num_encoder_layers": 1, "imagenet_epochs": 6,
+                  "finetune_epochs": 2, "finetune_lr": 5e-4},
+        "full": {"image_width": 800, "image_height": 450, "finetune_encoder": True},
     }
     # the full profile on a CPU: chapter 01's rehearsal students, one epoch, two images a batch
-    REHEARSAL = {"epochs": 1, "batch_size": 2}
+    REHEARSAL = {"epochs": 1, "batch_size": 2, "finetune_epochs": 1}
 
 
 CONFIG = Talk2CarConfig
@@ -87,7 +98,8 @@ def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
     main = next(v for k, v in val.items() if k.startswith("transformer head"))
     return {"transformer head AP50 at least twice the best trivial baseline":
             main["ap50"] >= 2 * metrics["best_trivial_ap50"],
-            "transformer head above the projection head": main["ap50"] > val["projection head"]["ap50"]}
+            "transformer head above the projection head": main["ap50"] > val["projection head"]["ap50"],
+            "ONNX grounding model matches PyTorch (cosine ≥ 0.999)": metrics["onnx"]["parity"]["min_cosine"] >= 0.999}
 
 
 def resolve_talk2car_root(cfg: Talk2CarConfig) -> Path:
@@ -189,6 +201,41 @@ def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dic
     return model, history
 
 
+def finetune_grounding(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict[str, torch.Tensor],
+                       text: dict[str, torch.Tensor], splits: Talk2CarSplits, device: torch.device, end_to_end: bool,
+                       checkpoint_dir: Path | None = None, desc: str = "fine-tune"):
+    """``finetune_epochs`` more epochs for a model trained on the frozen encoder's cached maps.
+
+    End to end, every step sends the images through the encoder, which learns at
+    ``finetune_lr × encoder_lr_mult`` beside the head's ``finetune_lr``. Otherwise the head alone
+    trains on the cached maps: the control with the same data, epochs and rate, so the difference is
+    what unfreezing buys. ``model`` is left as it is (a copy is tuned); the last epoch is kept.
+    """
+    seed_everything(cfg.seed)
+    tuned = copy.deepcopy(model)
+    tuned.freeze_encoder = not end_to_end
+    tuned.encoder.requires_grad_(end_to_end)
+    groups = [{"params": list(tuned.head.parameters()), "lr": cfg.finetune_lr}]
+    if end_to_end:
+        groups.append({"params": list(tuned.encoder.parameters()), "lr": cfg.finetune_lr * cfg.encoder_lr_mult})
+    train = splits.train
+    data = ImageCommands(train if end_to_end else features["train"], train.image_index, text["train"], train.boxes,
+                         splits.train_idx)
+
+    def evaluate(m):
+        maps = extract_features(m.encoder, splits.val, device) if end_to_end else features["val"]
+        return {"val_ap50": grounding_metrics(predict(m, maps, splits.val.image_index, text["val"], device),
+                                              splits.val.boxes)["ap50"]}
+
+    optimizer, scheduler = one_cycle_adamw(groups, cfg.finetune_lr, cfg.finetune_epochs, len(data), cfg.batch_size,
+                                           weight_decay=cfg.weight_decay, pct_start=0.1)
+    history = fit(tuned, optimizer, grounding_loss(Talk2CarLoss(cfg.w_l1, cfg.w_giou, cfg.w_attn, cfg.w_dense)),
+                  data, epochs=cfg.finetune_epochs, batch_size=cfg.batch_size, device=device, seed=cfg.seed,
+                  collate_fn=collate_image_commands, scheduler=scheduler, evaluate=evaluate,
+                  checkpoint_dir=checkpoint_dir, desc=desc, settings={**cfg.fingerprint(), "end_to_end": end_to_end})
+    return tuned, history
+
+
 def baselines(splits: Talk2CarSplits) -> dict[str, dict[str, float]]:
     """Trivial baselines on the validation split: the mean training box, and the largest object
     (when the synthetic world's object list gives the candidates)."""
@@ -211,14 +258,32 @@ def cost_per_command(model: Talk2CarModel, text_dim: int, image_size: tuple[int,
 
 
 def vit_b_alternative(cfg: Talk2CarConfig, text_dim: int, device: torch.device) -> dict[str, float]:
-    """The same measurement for a ViT-B/32 image tower (open_clip architecture, 224×224) with the
-    same kind of head over its 7×7 patch tokens: what a ViT-B-based grounding model would cost."""
-    vit = CLIPTeacher("ViT-B-32").image_tower
+    """The same measurement for chapter 01's full-profile teacher tower (open_clip ViT-B/16, 224×224,
+    random weights) with the same kind of head over its 14×14 patch tokens: what grounding on the
+    un-distilled CLIP would cost."""
+    vit = CLIPTeacher(ClipKDConfig.from_profile("full").teacher_name).image_tower
     head = build_head(cfg.head, vit.transformer.width, text_dim, **head_kwargs(cfg.to_dict(), cfg.head))
     model = ViTGroundingModel(vit, head).to(device)
     text = torch.randn(1, text_dim, device=device)
     return cost_row(model, lambda x: model(x, text), torch.rand(1, 3, 224, 224, device=device), flops=False,
-                    repeats=20, per="command")
+                    repeats=10, per="command")
+
+
+def export_grounding(model: Talk2CarModel, dataset: Talk2CarDataset, text: torch.Tensor, folder: Path,
+                     batches: tuple[int, ...] = (1, 32), repeats: int = 5) -> dict[str, Any]:
+    """The grounding model (encoder + head: image and command embedding → box) as ONNX
+    (``folder/grounding.onnx``): its parity with PyTorch on ``dataset``'s images and commands, and
+    milliseconds per command in PyTorch eager, channels-last and onnxruntime."""
+    model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where it is
+    rows = [i % len(dataset) for i in range(max(batches + (64,)))]
+    images = torch.stack([dataset.image_tensor(int(dataset.image_index[i])) for i in rows])
+    commands = text[rows].float().cpu()
+    path = export_onnx(model, (images[:2], commands[:2]), folder / "grounding.onnx", ["images", "text"], ["box"])
+    session = onnx_session(path)
+    return {"path": str(path), "file_MB": file_megabytes(path),
+            "parity": parity(model, session, images[:64], commands[:64]),
+            "latency_ms_per_command_cpu": runtime_latency(model, session, lambda b: (images[:b], commands[:b]),
+                                                          batches, repeats)}
 
 
 def n_commands(splits: Talk2CarSplits) -> dict[str, int]:

@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..cli import parse_value
     from ..engine.checkpoint import save_weights
-    from ..engine.segmentation import launch_distributed, replica_checksum
+    from ..engine.distributed import replica_checksum
+    from ..engine.segmentation import launch_distributed
     from ..io import write_json
     from ..paths import results_dir
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import MMDLError
 from ..paths import data_dir
 
-WORLD_VERSION = 4  # bump when the world changes, so cached smoke data is regenerated
+WORLD_VERSION = 5  # bump when the world changes, so cached smoke data is regenerated
 
 PRESETS: dict[str, dict[str, dict]] = {
     "tiny": {

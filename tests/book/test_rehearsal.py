@@ -60,8 +60,8 @@ def test_the_full_profile_rehearses_end_to_end(chapter, tmp_path):
 
 @pytest.mark.notebooks
 def test_a_broken_full_setting_fails_the_rehearsal(tmp_path):
-    """Chapter 01's full teacher is a ViT-B/32 at 224 px; a full profile that feeds it 200-px crops
+    """Chapter 01's full teacher is a ViT-B/16 at 224 px; a full profile that feeds it 200-px crops
     is what a user would otherwise find only on the GPU box."""
     chapter = next(c for c in REHEARSED if c.stem == "01_clip_kd")
-    with pytest.raises(NotebookFailed, match="ConfigError: image_size 200: the teacher ViT-B-32 takes 224-px"):
+    with pytest.raises(NotebookFailed, match="ConfigError: image_size 200: the teacher ViT-B-16 takes 224-px"):
         _rehearse(chapter, tmp_path, image_size=200)

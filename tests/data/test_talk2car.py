@@ -52,7 +52,16 @@ def test_command_without_box_in_train_is_an_error_but_not_in_test(tmp_path):
     with pytest.raises(DataFormatError, match="'2d_box'.*tok0 has no box"):
         Talk2CarDataset(_release(tmp_path / "a", [_cmd(0, box=None)]), "train")
     test = Talk2CarDataset(_release(tmp_path / "b", [_cmd(0, box=None)], split="test"), "test")
-    assert test.items[0].box is None and torch.isnan(test[0]["box"]).all()
+    assert test.items[0].box is None and torch.isnan(test[0]["box"]).all() and not test.has_boxes
+
+
+def test_a_test_split_with_boxes_is_scored_like_val(tmp_path):
+    """The public test_commands.json carries 2d_box like train and val: chapter 02 then scores it."""
+    test = Talk2CarDataset(_release(tmp_path, [_cmd(0), _cmd(1, box=[0, 0, 80, 45])], split="test"), "test")
+    assert test.has_boxes
+    assert torch.allclose(test.boxes, torch.tensor([[0.1, 0.1, 0.2, 0.2], [0.0, 0.0, 0.5, 0.5]]))
+    mixed = Talk2CarDataset(_release(tmp_path / "m", [_cmd(0), _cmd(1, box=None)], split="test"), "test")
+    assert not mixed.has_boxes  # partly boxed: not scored, predictions only
 
 
 def test_box_outside_the_image_is_an_error_and_a_small_overhang_is_clipped(tmp_path):

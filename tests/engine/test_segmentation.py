@@ -2,18 +2,13 @@
 training in two CPU processes (gloo) under torchrun through the chapter's entry point."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from mmdl_lib.stages.text_ood_segmentation import TextOODSegConfig
+from tests.torchrun import torchrun
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = {"synthetic_preset": "tiny", "clip_name": "mmdl-vit-tiny-teacher", "image_size": [64, 128],
         "learnable_cls_num": 2, "concepts_per_band": 0, "batch_size": 1}
 
@@ -63,13 +58,7 @@ def test_two_gloo_processes_train_one_step_and_keep_identical_replicas(isolated_
     out = isolated_home / "ddp"
     parameters = {**TINY, "epochs": 1, "max_steps": 1}
     args = [a for k, v in parameters.items() for a in ("-p", k, json.dumps(v))]
-    with socket.socket() as probe:  # torchrun's --master_port 0 does not give both ranks one port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-                           "-m", "mmdl_lib.stages.text_ood_segmentation", "--profile", "smoke", "--out", str(out), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = torchrun("-m", "mmdl_lib.stages.text_ood_segmentation", "--profile", "smoke", "--out", str(out), *args)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "distributed.json").read_text())
     assert summary["world_size"] == 2

@@ -9,7 +9,7 @@ from mmdl_lib.stages import clip_kd, talk2car
 def test_profiles_differ_in_names_and_sizes_only():
     smoke, full = clip_kd.ClipKDConfig.from_profile("smoke"), clip_kd.ClipKDConfig.from_profile("full")
     assert smoke.teacher_pretrained is None and smoke.teacher_epochs > 0
-    assert (full.teacher_name, full.teacher_pretrained, full.backbone) == ("ViT-B-32", "laion2b_s34b_b79k",
+    assert (full.teacher_name, full.teacher_pretrained, full.backbone) == ("ViT-B-16", "laion2b_s34b_b88k",
                                                                            "convnext_tiny")
 
 

@@ -3,8 +3,8 @@
 Every field of the real file is written: ``command``, ``command_token``, ``t2c_img``, ``2d_box``
 (``[x, y, w, h]``, the referred object's 3D box projected into the image, as in Talk2Car),
 ``obj_name``, ``scene_token``, ``sample_token``, ``box_token`` and the 3D ``translation``,
-``size`` (w, l, h) and ``rotation`` (quaternion w, x, y, z). As in the real release, the test
-split has no boxes. ``commands/{split}_objects.json`` is a synthetic-only sidecar listing every
+``size`` (w, l, h) and ``rotation`` (quaternion w, x, y, z), in every split: the public release's
+``test_commands.json`` carries the boxes too. ``commands/{split}_objects.json`` is a synthetic-only sidecar listing every
 visible object's box per image (the candidates of the "largest object" baseline).
 
 Presets may write several commands per image (``commands_per_image``), each about a different
@@ -70,6 +70,7 @@ def write_talk2car(out: Path, spec: dict, seed: int) -> Path:
                 target, (x0, y0, x1, y1) = targets[int(pick)]
                 others = [v for v in visible if v.instance_id != target.instance_id]
                 obj = scene.objects[target.instance_id - 1]
+                h, w, l = obj.dims
                 command = {
                     "command": referring_command(target, others, width, rng),
                     "command_token": _token(seed, split, "command", i, k),
@@ -77,17 +78,13 @@ def write_talk2car(out: Path, spec: dict, seed: int) -> Path:
                     "scene_token": scene_token,
                     "sample_token": _token(seed, split, "sample", i),
                     "obj_name": CLASSES[obj.cls].nuscenes,
+                    "2d_box": [int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))],
+                    "box_token": _token(seed, split, "box", i, k),
+                    "translation": [round(obj.location[0], 3), round(obj.location[1] - h / 2, 3),
+                                    round(obj.location[2], 3)],
+                    "size": [round(w, 3), round(l, 3), round(h, 3)],
+                    "rotation": _quaternion_y(obj.rotation_y),
                 }
-                if split != "test":
-                    h, w, l = obj.dims
-                    command.update({
-                        "2d_box": [int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0))],
-                        "box_token": _token(seed, split, "box", i, k),
-                        "translation": [round(obj.location[0], 3), round(obj.location[1] - h / 2, 3),
-                                        round(obj.location[2], 3)],
-                        "size": [round(w, 3), round(l, 3), round(h, 3)],
-                        "rotation": _quaternion_y(obj.rotation_y),
-                    })
                 commands.append(command)
             sidecar[image] = [{"box": [round(b, 1) for b in v.box], "class": v.cls, "color": v.color} for v in visible]
             if scene_token not in scenes:

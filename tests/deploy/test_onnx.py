@@ -1,0 +1,57 @@
+"""ONNX export with a dynamic batch, parity that catches a wrong graph, and the runtime table."""
+
+import pytest
+import torch
+
+from mmdl_lib.deploy.onnx import (
+    best_runtime,
+    export_onnx,
+    image_model_deployment,
+    onnx_session,
+    parity,
+    run_session,
+    runtime_latency,
+)
+from mmdl_lib.errors import MMDLError
+
+
+def _net(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.GELU(), torch.nn.AdaptiveAvgPool2d(1),
+                               torch.nn.Flatten(), torch.nn.Linear(8, 5)).eval()
+
+
+def test_the_exported_graph_takes_any_batch_and_matches_pytorch(tmp_path):
+    net = _net(0)
+    session = onnx_session(export_onnx(net, (torch.rand(2, 3, 16, 16),), tmp_path / "net.onnx", ["images"], ["out"]))
+    for batch in (1, 7):
+        x = torch.rand(batch, 3, 16, 16)
+        assert torch.allclose(run_session(session, x), net(x), atol=1e-5)
+    report = parity(net, session, torch.rand(9, 3, 16, 16))
+    assert report["min_cosine"] > 0.9999 and report["max_abs_diff"] < 1e-4 and report["rows"] == 9
+
+
+def test_parity_exposes_a_graph_of_another_model(tmp_path):
+    session = onnx_session(export_onnx(_net(1), (torch.rand(2, 3, 16, 16),), tmp_path / "other.onnx", ["images"],
+                                       ["out"]))
+    assert parity(_net(0), session, torch.rand(9, 3, 16, 16))["min_cosine"] < 0.999
+
+
+def test_a_batch_of_one_example_is_refused_and_nothing_is_written(tmp_path):
+    with pytest.raises(MMDLError, match="example batch must be ≥ 2"):
+        export_onnx(_net(0), (torch.rand(1, 3, 16, 16),), tmp_path / "net.onnx", ["images"], ["out"])
+    assert not list(tmp_path.iterdir())
+
+
+def test_runtime_table_and_the_fastest_runtime(tmp_path):
+    net = _net(0)
+    session = onnx_session(export_onnx(net, (torch.rand(2, 3, 16, 16),), tmp_path / "net.onnx", ["images"], ["out"]))
+    table = runtime_latency(net, session, lambda b: (torch.rand(b, 3, 16, 16),), batches=(1, 4), repeats=2)
+    assert set(table) == {"batch 1", "batch 4"}
+    assert set(table["batch 4"]) == {"PyTorch eager", "PyTorch channels-last", "onnxruntime"}
+    assert all(v > 0 for row in table.values() for v in row.values())
+    assert best_runtime({"batch 1": {"a": 3.0, "b": 1.5, "c": 2.0}}) == ("b", 1.5)
+    row = image_model_deployment(net, (16, 16), tmp_path / "deploy.onnx", repeats=2)
+    assert row["params_M"] == pytest.approx(sum(p.numel() for p in net.parameters()) / 1e6)
+    assert row["GFLOPs_per_image"] > 0 and row["ms_per_image_fastest"] == min(
+        v for k, v in row.items() if k.startswith("ms_per_image_") and k != "ms_per_image_fastest")
