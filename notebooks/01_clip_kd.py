@@ -207,9 +207,10 @@ show_text_to_region(queries, student_val["all three"].numpy(), targets.val_text.
 from mmdl_lib.metrics.cost import teacher_student_cost
 
 student = students["all three"]
-cost = teacher_student_cost(teacher, student, cfg.image_size, torch_device)
+timing = dict(batch=max(cfg.latency_batches), repeats=2 * cfg.latency_repeats)  # a rehearsal times less
+cost = teacher_student_cost(teacher, student, cfg.image_size, torch_device, **timing)
 if torch_device.type != "cpu":
-    cpu_cost = teacher_student_cost(teacher.cpu(), student.cpu(), cfg.image_size, torch.device("cpu"))
+    cpu_cost = teacher_student_cost(teacher.cpu(), student.cpu(), cfg.image_size, torch.device("cpu"), **timing)
     for name in cost:
         cost[name].update(cpu_cost[name])
     teacher.to(torch_device), student.to(torch_device)
@@ -234,7 +235,7 @@ print(f"student is {speedup:.1f}× faster per image on the CPU and keeps {ratio:
 # promise, and the latency ratio is what this CPU delivers.
 
 # %%
-pair = clip_kd.deployment_pair()
+pair = clip_kd.deployment_pair(repeats=cfg.latency_repeats)
 pair_ratios = clip_kd.deployment_ratios(pair)
 display(pd.DataFrame(pair).T)
 print(f"teacher tower / student: {pair_ratios['params']:.1f}× the parameters, {pair_ratios['flops']:.2f}× the FLOPs, "
@@ -245,10 +246,11 @@ print(f"teacher tower / student: {pair_ratios['params']:.1f}× the parameters, {
 #
 # A car runs an exported graph, not a notebook. The student goes to ONNX with a dynamic batch
 # axis; onnxruntime must reproduce PyTorch on real validation crops (cosine similarity ≥ 0.999
-# for every crop), and then we time both runtimes at batch 1 and 32.
+# for every crop), and then we time the runtimes at batch 1 and 32 (`latency_batches`).
 
 # %%
-onnx_report = clip_kd.export_student(student, val_regions, run.folder / "onnx")
+onnx_report = clip_kd.export_student(student, val_regions, run.folder / "onnx", cfg.latency_batches,
+                                     cfg.latency_repeats)
 print(f"student.onnx: {onnx_report['file_MB']:.1f} MB · parity on {onnx_report['parity']['rows']} validation crops: "
       f"lowest cosine {onnx_report['parity']['min_cosine']:.6f}, largest difference "
       f"{onnx_report['parity']['max_abs_diff']:.2e}")

@@ -266,7 +266,8 @@ if cfg.visualize and cfg.head == "transformer":
 
 # %%
 text_dim = texts[cfg.text_encoder]["val"].shape[1]
-cost = {"ours": talk2car.cost_per_command(model, text_dim, (cfg.image_width, cfg.image_height), torch_device),
+cost = {"ours": talk2car.cost_per_command(model, text_dim, (cfg.image_width, cfg.image_height), torch_device,
+                                          repeats=2 * cfg.latency_repeats),
         "ViT-B/16 + head": talk2car.vit_b_alternative(cfg, text_dim, torch_device)}
 pd.DataFrame(cost).T.round(3)
 
@@ -275,11 +276,12 @@ pd.DataFrame(cost).T.round(3)
 #
 # Encoder and head go into one graph (image and command embedding in, box out, dynamic batch).
 # onnxruntime must reproduce PyTorch's boxes on validation images and commands (cosine ≥ 0.999
-# for every command); then both runtimes are timed at batch 1 and 32. The command embedding comes
-# from the text encoder, which runs once per command, not per frame.
+# for every command); then the runtimes are timed at batch 1 and 32 (`latency_batches`). The
+# command embedding comes from the text encoder, which runs once per command, not per frame.
 
 # %%
-onnx_report = talk2car.export_grounding(model, splits.val, texts[cfg.text_encoder]["val"], run.folder / "onnx")
+onnx_report = talk2car.export_grounding(model, splits.val, texts[cfg.text_encoder]["val"], run.folder / "onnx",
+                                       cfg.latency_batches, cfg.latency_repeats)
 print(f"grounding.onnx: {onnx_report['file_MB']:.1f} MB · parity on {onnx_report['parity']['rows']} commands: "
       f"lowest cosine {onnx_report['parity']['min_cosine']:.6f}, largest difference "
       f"{onnx_report['parity']['max_abs_diff']:.2e}")

@@ -57,9 +57,9 @@ def cost_row(module: torch.nn.Module, fn: Callable[[torch.Tensor], torch.Tensor]
 
 
 def teacher_student_cost(teacher, student: torch.nn.Module, image_size: int, device: torch.device,
-                         batch: int = 32) -> dict[str, dict[str, float]]:
+                         batch: int = 32, repeats: int = 10) -> dict[str, dict[str, float]]:
     """Parameters, FLOPs per image and latency per image of a CLIP teacher's image tower and a student
     on the same input (chapter 01)."""
     example = torch.rand(batch, 3, image_size, image_size, device=device)
-    return {"teacher image tower": cost_row(teacher.image_tower, teacher.encode_image, example),
-            "student": cost_row(student, student, example)}
+    return {"teacher image tower": cost_row(teacher.image_tower, teacher.encode_image, example, repeats=repeats),
+            "student": cost_row(student, student, example, repeats=repeats)}

@@ -12,7 +12,7 @@ losses, metrics and figures live in their modules.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,6 +78,8 @@ class Talk2CarConfig(StageConfig):
     imagenet_epochs: int = 0  # smoke: pre-train on the synthetic ImageNet-style folder; full: timm weights
     visualize: bool = True
     generate_predictions: bool = True
+    latency_batches: list[int] = field(default_factory=lambda: [1, 32])  # the ONNX runtimes are timed at these
+    latency_repeats: int = 5  # timed calls per measurement (median)
 
     PROFILES = {
         "smoke": {"image_width": 256, "image_height": 144, "epochs": 8, "batch_size": 20,
@@ -86,7 +88,7 @@ class Talk2CarConfig(StageConfig):
         "full": {"image_width": 800, "image_height": 450, "finetune_encoder": True},
     }
     # the full profile on a CPU: chapter 01's rehearsal students, one epoch, two images a batch
-    REHEARSAL = {"epochs": 1, "batch_size": 2, "finetune_epochs": 1}
+    REHEARSAL = {"epochs": 1, "batch_size": 2, "finetune_epochs": 1, "latency_batches": [1, 2], "latency_repeats": 1}
 
 
 CONFIG = Talk2CarConfig
@@ -248,13 +250,13 @@ def baselines(splits: Talk2CarSplits) -> dict[str, dict[str, float]]:
     return out
 
 
-def cost_per_command(model: Talk2CarModel, text_dim: int, image_size: tuple[int, int],
-                     device: torch.device) -> dict[str, float]:
+def cost_per_command(model: Talk2CarModel, text_dim: int, image_size: tuple[int, int], device: torch.device,
+                     repeats: int = 10) -> dict[str, float]:
     """Parameters and milliseconds per command (encoder + head, batch 1) at ``image_size`` (w, h)."""
     text = torch.randn(1, text_dim, device=device)
     model.to(device)
     return cost_row(model, lambda x: model(x, text), torch.rand(1, 3, image_size[1], image_size[0], device=device),
-                    flops=False, repeats=20, per="command")
+                    flops=False, repeats=repeats, per="command")
 
 
 def vit_b_alternative(cfg: Talk2CarConfig, text_dim: int, device: torch.device) -> dict[str, float]:
@@ -266,22 +268,23 @@ def vit_b_alternative(cfg: Talk2CarConfig, text_dim: int, device: torch.device) 
     model = ViTGroundingModel(vit, head).to(device)
     text = torch.randn(1, text_dim, device=device)
     return cost_row(model, lambda x: model(x, text), torch.rand(1, 3, 224, 224, device=device), flops=False,
-                    repeats=10, per="command")
+                    repeats=cfg.latency_repeats, per="command")
 
 
 def export_grounding(model: Talk2CarModel, dataset: Talk2CarDataset, text: torch.Tensor, folder: Path,
-                     batches: tuple[int, ...] = (1, 32), repeats: int = 5) -> dict[str, Any]:
+                     batches: list[int] | tuple[int, ...] = (1, 32), repeats: int = 5) -> dict[str, Any]:
     """The grounding model (encoder + head: image and command embedding → box) as ONNX
     (``folder/grounding.onnx``): its parity with PyTorch on ``dataset``'s images and commands, and
     milliseconds per command in PyTorch eager, channels-last and onnxruntime."""
     model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where it is
-    rows = [i % len(dataset) for i in range(max(batches + (64,)))]
+    checked = min(64, len(dataset))  # parity on up to 64 distinct commands; timing cycles through them
+    rows = [i % checked for i in range(max([*batches, checked, 2]))]
     images = torch.stack([dataset.image_tensor(int(dataset.image_index[i])) for i in rows])
     commands = text[rows].float().cpu()
     path = export_onnx(model, (images[:2], commands[:2]), folder / "grounding.onnx", ["images", "text"], ["box"])
     session = onnx_session(path)
     return {"path": str(path), "file_MB": file_megabytes(path),
-            "parity": parity(model, session, images[:64], commands[:64]),
+            "parity": parity(model, session, images[:checked], commands[:checked]),
             "latency_ms_per_command_cpu": runtime_latency(model, session, lambda b: (images[:b], commands[:b]),
                                                           batches, repeats)}
 

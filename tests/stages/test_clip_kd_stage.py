@@ -14,7 +14,7 @@ def test_the_student_exports_to_onnx_and_matches_pytorch_on_validation_crops(tin
     student = build_student(StudentConfig(backbone="convnext_atto", embed_dim=16, image_size=48))
     report = clip_kd.export_student(student, val, tmp_path, batches=(1, 8), repeats=1)
     assert (tmp_path / "student.onnx").is_file()
-    assert report["parity"]["min_cosine"] >= 0.999 and report["parity"]["rows"] == 64  # crops cycled to 64
+    assert report["parity"]["min_cosine"] >= 0.999 and report["parity"]["rows"] == min(64, len(val))
     assert set(report["latency_ms_per_image_cpu"]) == {"batch 1", "batch 8"}
     assert clip_kd.crop_batch(val, 3).shape == (3, 3, 48, 48)
 

@@ -80,9 +80,9 @@ def test_a_fine_tuned_model_saves_its_encoder_and_predicts_the_same_after_loadin
 
 def test_the_grounding_model_exports_to_onnx_and_matches_pytorch(setting, tmp_path):
     _, splits, _, _, text, model = setting
-    report = talk2car.export_grounding(model, splits.val, text["val"], tmp_path, batches=(1, 4), repeats=1)
+    report = talk2car.export_grounding(model, splits.val, text["val"], tmp_path, batches=[1, 8], repeats=1)
     assert (tmp_path / "grounding.onnx").is_file() and report["file_MB"] > 0
-    assert report["parity"]["min_cosine"] >= 0.999 and report["parity"]["rows"] == 64
-    assert set(report["latency_ms_per_command_cpu"]) == {"batch 1", "batch 4"}
-    assert set(report["latency_ms_per_command_cpu"]["batch 4"]) == {"PyTorch eager", "PyTorch channels-last",
+    assert report["parity"]["min_cosine"] >= 0.999 and report["parity"]["rows"] == min(64, len(splits.val))
+    assert set(report["latency_ms_per_command_cpu"]) == {"batch 1", "batch 8"}  # 8 > the 6 commands: cycled
+    assert set(report["latency_ms_per_command_cpu"]["batch 8"]) == {"PyTorch eager", "PyTorch channels-last",
                                                                     "onnxruntime"}
