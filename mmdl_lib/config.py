@@ -36,9 +36,11 @@ from .errors import ConfigError
 
 PROFILE_NAMES = ("smoke", "full")
 # What a stage's REHEARSAL may change: weights (pretrained tags, checkpoints), how much data and how
-# many steps (epochs, steps, batch sizes, sample caps and subsets), the synthetic preset, and model depth where
-# the full model cannot fit this machine (the record says so). Nothing else of the full profile.
-REHEARSABLE = re.compile(r"pretrained|checkpoint|epochs|steps|batch_size|^max_|limit|samples|subset|train_size|preset|layers")
+# many steps (epochs, steps, batch sizes, sample caps and subsets), the synthetic preset, model depth where
+# the full model cannot fit this machine (the record says so), and how much a latency measurement times
+# (`latency_batches`, `latency_repeats`). Nothing else of the full profile.
+REHEARSABLE = re.compile(r"pretrained|checkpoint|epochs|steps|batch_size|^max_|limit|samples|subset|train_size|preset|"
+                         r"layers|^latency_")
 
 
 @dataclass
