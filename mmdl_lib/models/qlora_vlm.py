@@ -183,6 +183,25 @@ def load_vlm_processor(name_or_path: str | Path, max_image_pixels: int | None = 
     return processor
 
 
+def keep_cpu_packing_to_supported_shapes(model: torch.nn.Module) -> int:
+    """On CPUs with AVX512-BF16, bitsandbytes repacks a 4-bit layer's weight for its fast CPU kernel at
+    the first inference call, which needs an output size divisible by 32 and an input size divisible
+    by the quantisation block (64); other layers (the rehearsal's small towers) fail there. They keep
+    the ordinary 4-bit path; returns how many were switched."""
+    import bitsandbytes as bnb
+
+    switched = 0
+    for module in model.modules():
+        if not isinstance(module, bnb.nn.Linear4bit):
+            continue
+        state = getattr(module.weight, "quant_state", None)
+        block = getattr(state, "blocksize", 64) or 64
+        if module.out_features % 32 or module.in_features % block:
+            module.support_avx512bf16_for_cpu = False
+            switched += 1
+    return switched
+
+
 def load_qlora_vlm(name_or_path: str | Path, settings: QLoRASettings, device: torch.device):
     """The model with frozen (4-bit) base weights and trainable LoRA adapters, and its processor."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -195,6 +214,8 @@ def load_qlora_vlm(name_or_path: str | Path, settings: QLoRASettings, device: to
     elif device.type == "cuda":
         kwargs["dtype"] = torch.bfloat16
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(name_or_path), **kwargs)
+    if settings.four_bit:
+        keep_cpu_packing_to_supported_shapes(model)
     lora = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                       target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM")
     with warnings.catch_warnings():  # peft calls a transformers method that transformers 5 renamed

@@ -23,8 +23,8 @@ from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.grounding import ImageCommands, UniqueImages, collate_image_commands
 from ..data.imagefolder import ImageFolderTensors
-from ..deploy.onnx import export_onnx, file_megabytes, onnx_session, parity, runtime_latency
 from ..data.talk2car import Talk2CarDataset, Talk2CarSplits, load_talk2car_splits, read_objects_sidecar
+from ..deploy.onnx import export_onnx, file_megabytes, onnx_session, parity, runtime_latency
 from ..engine import fit, load_weights, save_weights
 from ..engine.inference import batched_outputs
 from ..engine.pretrain import pretrain_classifier

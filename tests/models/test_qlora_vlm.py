@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from mmdl_lib.engine.vlm_finetune import IGNORE, answer_batch, answer_loss, score_candidates, train_answers
-from mmdl_lib.models.qlora_vlm import (QLoRASettings, build_random_qwen2_5_vl, hybrid_prompt, load_qlora_vlm,
-                                    load_vlm_processor, tiny_qwen2_5_vl_config)
+from mmdl_lib.models.qlora_vlm import (QLoRASettings, build_random_qwen2_5_vl, hybrid_prompt,
+                                    keep_cpu_packing_to_supported_shapes, load_qlora_vlm, load_vlm_processor,
+                                    tiny_qwen2_5_vl_config)
 from mmdl_lib.models.vlm_features import QwenVisionFeatures
 
 NAMES = ["Aster_Sedan_Gen1_2015_2018", "Borealis_Suv_Gen2_2018_2021", "Cygna_Coupe_Gen1_2021_2024"]
@@ -152,3 +153,20 @@ def test_scoring_with_a_shared_prefix_equals_scoring_whole_sequences(sharp):
         shifted = answer_log_likelihoods(model, {**batch, "position_ids": positions}).numpy()
     assert shared == pytest.approx(whole, abs=1e-3)
     assert abs(shifted - whole).max() > 0.05
+
+
+def test_layers_the_packed_cpu_kernel_cannot_take_keep_the_plain_4bit_path():
+    """On AVX512-BF16 CPUs bitsandbytes repacks 4-bit weights at the first no-grad call and asserts
+    on 40-wide layers (the rehearsal's small towers); those keep the plain path, 64-wide ones may pack."""
+    import bitsandbytes as bnb
+
+    torch.manual_seed(0)
+    layers = [bnb.nn.Linear4bit(64, 40, quant_type="nf4", compute_dtype=torch.float32),
+              bnb.nn.Linear4bit(40, 64, quant_type="nf4", compute_dtype=torch.float32),
+              bnb.nn.Linear4bit(64, 64, quant_type="nf4", compute_dtype=torch.float32)]
+    net = torch.nn.Sequential(*layers).to("cpu").eval()
+    packing = layers[2].support_avx512bf16_for_cpu
+    assert keep_cpu_packing_to_supported_shapes(net) == 2
+    assert [m.support_avx512bf16_for_cpu for m in layers] == [False, False, packing]
+    with torch.no_grad():
+        assert net(torch.randn(3, 64)).shape == (3, 64)
