@@ -4,7 +4,8 @@ Used by chapters 01 and 02, and by every chapter that trains something once and 
 cache entry is a folder ``$MMDL_CACHE/<kind>/<key>``. It is built under ``.<key>.partial`` and
 renamed into place only when complete, so an interrupted build never leaves a half-written
 entry that later runs would trust; the partial folder keeps the build's checkpoints, so the next
-attempt resumes where the interrupted one stopped.
+attempt resumes where the interrupted one stopped. A complete entry drops them (``checkpoints/``):
+nothing resumes a finished build.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def cached_folder(kind: str, key: str, build: Callable[[Path], None]) -> tuple[P
     partial = final.with_name(f".{key}.partial")
     partial.mkdir(parents=True, exist_ok=True)
     build(partial)
+    if (partial / "checkpoints").is_dir():
+        shutil.rmtree(partial / "checkpoints")
     if final.is_dir():  # another process finished first; its entry is as good as ours
         shutil.rmtree(partial, ignore_errors=True)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,11 @@ class Run:
 
     def record(self, metrics: dict[str, Any], config: dict[str, Any] | None = None,
                artifacts: dict[str, str] | None = None, notes: str | None = None) -> Path:
-        """Write ``record.json`` atomically and return its path (under torchrun rank 0 writes it)."""
+        """Write ``record.json`` atomically and return its path (under torchrun rank 0 writes it).
+
+        A rehearsal's training states (``checkpoints/``: random weights and their optimiser moments)
+        are deleted once its record is written: they could only resume a run that has finished, and
+        at the full profile's sizes they cost gigabytes per chapter."""
         if not distributed.is_main_process():
             return self.folder / "record.json"
         record = {
@@ -65,7 +70,10 @@ class Run:
             "notes": notes,
             "environment": environment(),
         }
-        return write_json(self.folder / "record.json", record)
+        path = write_json(self.folder / "record.json", record)
+        if record["rehearsal"] and (self.folder / "checkpoints").is_dir():
+            shutil.rmtree(self.folder / "checkpoints")
+        return path
 
 
 def _plain(value: Any) -> Any:

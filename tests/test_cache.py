@@ -31,3 +31,14 @@ def test_an_interrupted_build_leaves_no_entry_and_the_next_build_resumes(isolate
     seen = []
     folder, built = cached_folder("demo", key, lambda f: seen.append((f / "checkpoint").read_text()))
     assert built and seen == ["epoch 3"] and folder.name == key
+
+
+def test_a_complete_entry_drops_the_checkpoints_its_build_resumed_from(isolated_home):
+    def build(folder):
+        (folder / "checkpoints" / "epoch_0001").mkdir(parents=True)
+        (folder / "checkpoints" / "epoch_0001" / "optimizer.pt").write_text("moments")
+        (folder / "teacher.safetensors").write_text("w")
+
+    folder, built = cached_folder("demo", cache_key({"teacher": "done"}), build)
+    assert built and (folder / "teacher.safetensors").read_text() == "w"
+    assert not (folder / "checkpoints").exists()

@@ -88,3 +88,15 @@ def test_a_rehearsal_is_never_read_as_a_result(tmp_path):
     assert latest_records(tmp_path)["clip_kd"][1]["metrics"] == {"r": 1.0}
     assert latest_run_folder("clip_kd", "full", tmp_path) == real.folder
     assert latest_run_folder("clip_kd", "full", tmp_path, rehearsal=True) == rehearsal.folder
+
+
+@pytest.mark.parametrize("rehearse", [False, True])
+def test_a_rehearsal_keeps_its_record_and_drops_its_training_states(tmp_path, rehearse):
+    run = Run.start("clip_kd", "full", 0, root=tmp_path)
+    (run.folder / "checkpoints" / "main" / "epoch_0001").mkdir(parents=True)
+    (run.folder / "student").mkdir()
+    (run.folder / "student" / "student.safetensors").write_text("w")
+    path = run.record({"r": 0.0}, config={"rehearse": rehearse})
+    assert read_record(path)["rehearsal"] is rehearse
+    assert (run.folder / "student" / "student.safetensors").is_file()  # artifacts stay
+    assert (run.folder / "checkpoints").is_dir() is not rehearse  # a real run stays resumable
