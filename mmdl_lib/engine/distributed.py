@@ -68,14 +68,15 @@ def broadcast_object(value: Any, src: int = 0) -> Any:
 
 
 def mean_over_ranks(values: Mapping[str, float]) -> dict[str, float]:
-    """Every value averaged over the ranks (each rank passes the same keys)."""
+    """Every value averaged over the ranks (each rank passes the same keys), in the caller's key order."""
     if not is_distributed() or not values:
         return dict(values)
-    keys = sorted(values)
+    keys = sorted(values)  # the same order on every rank, whatever order each built its dict in
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
     stacked = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
-    return {k: float(v) / world_size() for k, v in zip(keys, stacked.tolist())}
+    means = {k: float(v) / world_size() for k, v in zip(keys, stacked.tolist())}
+    return {k: means[k] for k in values}
 
 
 def replica_checksum(model: torch.nn.Module) -> str:

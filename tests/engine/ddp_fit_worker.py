@@ -48,7 +48,7 @@ def main(out: Path) -> None:
     record = run.record({"val_mse": history[-1]["val_mse"]})
     (out / f"rank{rank}.json").write_text(json.dumps({"record": str(record),
         "world_size": world, "checksum": distributed.replica_checksum(model), "history": history,
-        "steps": len(steps), "scheduler_steps": scheduler.last_epoch, "scheduler_total": scheduler.total_steps}))
+        "steps": len(steps), "means": distributed.mean_over_ranks({"z": float(rank), "a": 10.0 * rank}), "scheduler_steps": scheduler.last_epoch, "scheduler_total": scheduler.total_steps}))
 
 
 if __name__ == "__main__":

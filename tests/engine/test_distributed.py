@@ -40,6 +40,7 @@ def test_fit_in_two_gloo_processes_keeps_the_replicas_identical_and_learns(tmp_p
     assert ranks[0]["scheduler_steps"] == ranks[0]["scheduler_total"] == 32
     # the loss means are over both ranks and the evaluation is rank 0's, so the histories agree
     assert ranks[0]["history"] == ranks[1]["history"]
+    assert [list(r["means"].items()) for r in ranks] == [[("z", 0.5), ("a", 5.0)]] * 2  # the caller's key order
     history = ranks[0]["history"]
     assert history[-1]["val_mse"] < 0.5 * history[0]["val_mse"]
     # only rank 0 wrote: every epoch's checkpoint, and one run record in one run folder for both ranks
