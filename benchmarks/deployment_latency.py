@@ -21,7 +21,8 @@ import torch
 os.environ.setdefault("MMDL_PROGRESS", "0")
 
 from mmdl_lib.env import hardware  # noqa: E402
-from mmdl_lib.stages.clip_kd import deployment_pair, deployment_ratios  # noqa: E402
+from mmdl_lib.metrics.cost import teacher_student_ratios  # noqa: E402
+from mmdl_lib.stages.clip_kd import deployment_pair  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     pair = deployment_pair(repeats=args.repeats, batch=args.batch)
-    ratios = deployment_ratios(pair)
+    ratios = teacher_student_ratios(pair)
     print(f"batch {args.batch}, {torch.get_num_threads()} threads, {hardware().get('cpu', 'CPU')}")
     for name, row in pair.items():
         runtimes = ", ".join(f"{k.removeprefix('ms_per_image_')} {v:.1f} ms" for k, v in row.items()

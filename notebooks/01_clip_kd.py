@@ -204,7 +204,7 @@ show_text_to_region(queries, student_val["all three"].numpy(), targets.val_text.
 # same input size, measured in this run (on CUDA as well when a GPU is present).
 
 # %%
-from mmdl_lib.metrics.cost import teacher_student_cost
+from mmdl_lib.metrics.cost import teacher_student_cost, teacher_student_ratios
 
 student = students["all three"]
 timing = dict(batch=max(cfg.latency_batches), repeats=2 * cfg.latency_repeats)  # a rehearsal times less
@@ -236,7 +236,7 @@ print(f"student is {speedup:.1f}× faster per image on the CPU and keeps {ratio:
 
 # %%
 pair = clip_kd.deployment_pair(repeats=cfg.latency_repeats)
-pair_ratios = clip_kd.deployment_ratios(pair)
+pair_ratios = teacher_student_ratios(pair)
 display(pd.DataFrame(pair).T)
 print(f"teacher tower / student: {pair_ratios['params']:.1f}× the parameters, {pair_ratios['flops']:.2f}× the FLOPs, "
       f"{pair_ratios['latency']:.2f}× the latency (each in its fastest runtime, batch 1, this CPU)")

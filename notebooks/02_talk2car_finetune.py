@@ -92,13 +92,13 @@ pipeline(["camera image", "distilled ConvNeXt\nstages 2–4 → H/16×W/16\n(fro
 # choice. The smoke world writes four commands per image (each about a different object).
 
 # %%
-from mmdl_lib.paths import display_path
 import pandas as pd
 import torch
 
 from mmdl_lib.models.grounding import load_grounding
 from mmdl_lib.models.student import load_student
 from mmdl_lib.models.teacher import CLIPTeacher
+from mmdl_lib.paths import display_path
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
 from mmdl_lib.stages import talk2car
@@ -148,9 +148,10 @@ print({kind: enc.name for kind, enc in encoders_of_text.items()}, "· feature ma
 # %%
 from mmdl_lib.metrics.boxes import grounding_metrics
 from mmdl_lib.models.grounding import predict
+from mmdl_lib.models.grounding_baselines import baseline_metrics
 from mmdl_lib.viz.curves import plot_history
 
-results = {name: metrics for name, metrics in talk2car.baselines(splits).items()}
+results = baseline_metrics(splits)
 histories = {}
 if cfg.mode != "test":
     model, histories["transformer head"] = talk2car.train_grounding(
@@ -176,20 +177,12 @@ pd.DataFrame(results).T.round(3)
 # (`finetune_encoder`); in smoke the main model stays the frozen one.
 
 # %%
-finetune_results, finetuned, finetune_histories = {}, {}, {}
+finetune_results, finetuned = {}, {}
 if cfg.mode != "test" and (cfg.compare or cfg.finetune_encoder):
     finetune_results["frozen encoder (the model above)"] = results[main_name]
-    choices = {"head only, encoder frozen": False, "end to end, encoder fine-tuned": True}
-    for name, end_to_end in choices.items():
-        if not (cfg.compare or end_to_end):
-            continue
-        finetuned[name], finetune_histories[name] = talk2car.finetune_grounding(
-            cfg, model, features, texts[cfg.text_encoder], splits, torch_device, end_to_end=end_to_end,
-            checkpoint_dir=run.folder / "checkpoints" / ("finetune" if end_to_end else "head_only"), desc=name)
-        maps = talk2car.extract_features(finetuned[name].encoder, splits.val, torch_device) if end_to_end \
-            else features["val"]
-        pred = predict(finetuned[name], maps, splits.val.image_index, texts[cfg.text_encoder]["val"], torch_device)
-        finetune_results[f"+{cfg.finetune_epochs} epochs, {name}"] = grounding_metrics(pred, splits.val.boxes)
+    tuned_results, finetuned, finetune_histories = talk2car.compare_finetuning(
+        cfg, model, features, texts[cfg.text_encoder], splits, torch_device, run.folder / "checkpoints")
+    finetune_results.update(tuned_results)
     plot_history(finetune_histories, ["loss_total", "val_ap50"]);
 if cfg.finetune_encoder and cfg.mode != "test":  # the fine-tuned model becomes the chapter's model
     model = finetuned["end to end, encoder fine-tuned"]
@@ -265,9 +258,11 @@ if cfg.visualize and cfg.head == "transformer":
 # with the same kind of head at 224×224 — the cost of grounding on top of an un-distilled CLIP.
 
 # %%
+from mmdl_lib.metrics.cost import cost_per_command
+
 text_dim = texts[cfg.text_encoder]["val"].shape[1]
-cost = {"ours": talk2car.cost_per_command(model, text_dim, (cfg.image_width, cfg.image_height), torch_device,
-                                          repeats=2 * cfg.latency_repeats),
+cost = {"ours": cost_per_command(model, text_dim, (cfg.image_width, cfg.image_height), torch_device,
+                                 repeats=2 * cfg.latency_repeats),
         "ViT-B/16 + head": talk2car.vit_b_alternative(cfg, text_dim, torch_device)}
 pd.DataFrame(cost).T.round(3)
 

@@ -296,7 +296,7 @@ print("run record:", display_path(record))
 # mmdl run 04 --profile full -p ood_layout road_anomaly -p ood_root /data/RoadAnomaly
 # mmdl run 04 --rehearse                # before the downloads: the full configuration on a CPU, random weights
 # # the seed's dist_train.sh: mmengine's launcher under torchrun, one process per GPU
-# torchrun --nproc_per_node 4 -m mmdl_lib.stages.text_ood_segmentation --profile full
+# torchrun --nproc_per_node 4 -m mmdl_lib.stages.tdos_torchrun --profile full
 # # the seed's --finetune: decoder and prompts only, from a trained checkpoint
 # mmdl run 04 --profile full -p finetune true -p load_from results/text_ood_segmentation/<run>/tdos.safetensors
 # ```

@@ -125,6 +125,28 @@ def file_megabytes(path: str | Path) -> float:
     return os.path.getsize(path) / 1e6
 
 
+def export_checked(module: torch.nn.Module, inputs: Sequence[torch.Tensor], path: str | Path,
+                   input_names: list[str], output_names: list[str], batches: Sequence[int] = (1, 32),
+                   repeats: int = 5, checked: int = 64, per: str = "image") -> dict[str, object]:
+    """A trained model exported and checked the way chapters 01 and 02 report it: the graph at
+    ``path``, its size, parity with PyTorch on the first ``checked`` rows of ``inputs`` (real data),
+    and milliseconds per ``per`` in each runtime at each batch (the rows cycled). ``inputs`` hold
+    at least ``max(batches)`` rows; ``module`` is copied to the CPU, the caller's stays where it is."""
+    import copy
+
+    rows = max(*batches, 2)
+    if any(len(t) < rows for t in inputs):
+        raise MMDLError(f"export_checked needs {rows} input rows (the largest batch), got {[len(t) for t in inputs]}")
+    module = copy.deepcopy(module).cpu().eval()
+    inputs = [t.cpu() for t in inputs]
+    session = onnx_session(export_onnx(module, [t[:2] for t in inputs], path, input_names, output_names))
+    checked = min(checked, min(len(t) for t in inputs))
+    return {"path": str(path), "file_MB": file_megabytes(path),
+            "parity": parity(module, session, *[t[:checked] for t in inputs]),
+            f"latency_ms_per_{per}_cpu": runtime_latency(module, session, lambda b: tuple(t[:b] for t in inputs),
+                                                         batches, repeats)}
+
+
 def image_model_deployment(module: torch.nn.Module, image_size: tuple[int, int], path: str | Path,
                            batch: int = 1, repeats: int = 5) -> dict[str, float | str]:
     """What one image model costs where it is deployed: parameters, GFLOPs per image, and

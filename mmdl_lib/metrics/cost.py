@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -63,3 +63,22 @@ def teacher_student_cost(teacher, student: torch.nn.Module, image_size: int, dev
     example = torch.rand(batch, 3, image_size, image_size, device=device)
     return {"teacher image tower": cost_row(teacher.image_tower, teacher.encode_image, example, repeats=repeats),
             "student": cost_row(student, student, example, repeats=repeats)}
+
+
+def teacher_student_ratios(pair: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Teacher over student (the entries whose names start with "teacher" and "student" in a
+    deployment pair, chapter 01): parameters, FLOPs, and latency with each in its fastest runtime."""
+    teacher, student = (next(v for k, v in pair.items() if k.startswith(role)) for role in ("teacher", "student"))
+    return {"params": teacher["params_M"] / student["params_M"],
+            "flops": teacher["GFLOPs_per_image"] / student["GFLOPs_per_image"],
+            "latency": teacher["ms_per_image_fastest"] / student["ms_per_image_fastest"]}
+
+
+def cost_per_command(model: torch.nn.Module, text_dim: int, image_size: tuple[int, int], device: torch.device,
+                     repeats: int = 10) -> dict[str, float]:
+    """Parameters and milliseconds per command of a grounding model ``model(images, text)`` (chapter
+    02: encoder + head, batch 1) at ``image_size`` (w, h)."""
+    text = torch.randn(1, text_dim, device=device)
+    model.to(device)
+    return cost_row(model, lambda x: model(x, text), torch.rand(1, 3, image_size[1], image_size[0], device=device),
+                    flops=False, repeats=repeats, per="command")

@@ -152,6 +152,16 @@ class Talk2CarModel(nn.Module):
             for p in encoder.parameters():
                 p.requires_grad_(False)
 
+    def unfreeze(self, end_to_end: bool, lr: float, encoder_lr_mult: float) -> list[dict]:
+        """Set what trains for a fine-tune (chapter 02) and return the optimiser's parameter groups:
+        the head at ``lr``, and end to end the encoder too at ``lr × encoder_lr_mult``."""
+        self.freeze_encoder = not end_to_end
+        self.encoder.requires_grad_(end_to_end)
+        groups = [{"params": list(self.head.parameters()), "lr": lr}]
+        if end_to_end:
+            groups.append({"params": list(self.encoder.parameters()), "lr": lr * encoder_lr_mult})
+        return groups
+
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         if self.freeze_encoder:
             self.encoder.eval()

@@ -10,7 +10,6 @@ builds on the saved students.
 
 from __future__ import annotations
 
-import copy
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from .. import __version__
 from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.coco_regions import COCORegionTextDataset, PlainRegionCrops, get_augmented_transform
-from ..deploy.onnx import export_onnx, file_megabytes, image_model_deployment, onnx_session, parity, runtime_latency
+from ..deploy.onnx import export_checked, image_model_deployment
 from ..engine import fit
 from ..engine.checkpoint import save_weights
 from ..engine.inference import batched_outputs
@@ -249,15 +248,11 @@ def crop_batch(dataset: COCORegionTextDataset, n: int) -> torch.Tensor:
 
 def export_student(student: torch.nn.Module, val: COCORegionTextDataset, folder: Path,
                    batches: list[int] | tuple[int, ...] = (1, 32), repeats: int = 5) -> dict[str, Any]:
-    """The distilled student as ONNX (``folder/student.onnx``): its parity with PyTorch on real
+    """The distilled student as ONNX (``folder/student.onnx``): its parity with PyTorch on up to 64
     validation crops, and milliseconds per crop in PyTorch eager, channels-last and onnxruntime."""
-    student = copy.deepcopy(student).cpu()  # the caller's model stays where it is
-    checked = min(64, len(val))  # parity on up to 64 distinct crops; timing cycles through them
-    crops = crop_batch(val, max([*batches, checked, 2]))
-    path = export_onnx(student, (crops[:2],), folder / "student.onnx", ["images"], ["embedding"])
-    session = onnx_session(path)
-    return {"path": str(path), "file_MB": file_megabytes(path), "parity": parity(student, session, crops[:checked]),
-            "latency_ms_per_image_cpu": runtime_latency(student, session, lambda b: (crops[:b],), batches, repeats)}
+    crops = crop_batch(val, max(*batches, min(64, len(val)), 2))  # timing cycles through the distinct crops
+    return export_checked(student, [crops], folder / "student.onnx", ["images"], ["embedding"], batches, repeats,
+                          checked=min(64, len(val)))
 
 
 def deployment_pair(repeats: int = 3, batch: int = 1) -> dict[str, dict[str, Any]]:
@@ -275,14 +270,6 @@ def deployment_pair(repeats: int = 3, batch: int = 1) -> dict[str, dict[str, Any
                 image_model_deployment(teacher.image_encoder(), size, Path(folder) / "teacher.onnx", batch, repeats),
                 f"student ({full.backbone})":
                 image_model_deployment(student, size, Path(folder) / "student.onnx", batch, repeats)}
-
-
-def deployment_ratios(pair: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Teacher over student: parameters, FLOPs, and latency with each in its fastest runtime."""
-    teacher, student = (next(v for k, v in pair.items() if k.startswith(role)) for role in ("teacher", "student"))
-    return {"params": teacher["params_M"] / student["params_M"],
-            "flops": teacher["GFLOPs_per_image"] / student["GFLOPs_per_image"],
-            "latency": teacher["ms_per_image_fastest"] / student["ms_per_image_fastest"]}
 
 
 def save_outputs(folder: Path, student: torch.nn.Module, teacher_info: dict, cfg: ClipKDConfig) -> Path:

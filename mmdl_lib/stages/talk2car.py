@@ -3,10 +3,10 @@
 Steps the notebook calls: :func:`find_or_train_distilled` (chapter 01's encoder; chapter 01's own
 notebook is executed first when no run exists), :func:`load_splits`, :func:`extract_features`,
 :func:`train_grounding` (model choice on a held-out part of the training split),
-:func:`finetune_grounding` (end to end, or the head alone as its control),
-:func:`baselines`, :func:`imagenet_style_encoder` for the comparison of initialisations,
-:func:`cost_per_command` and :func:`export_grounding` (ONNX, parity, runtimes). Datasets, models,
-losses, metrics and figures live in their modules.
+:func:`compare_finetuning` (:func:`finetune_grounding` end to end, and the head alone as its
+control), :func:`imagenet_style_encoder` for the comparison of initialisations,
+:func:`vit_b_alternative` (the un-distilled cost) and :func:`export_grounding` (ONNX, parity,
+runtimes). Datasets, models (baselines included), losses, metrics and figures live in their modules.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.grounding import ImageCommands, UniqueImages, collate_image_commands
 from ..data.imagefolder import ImageFolderTensors
-from ..data.talk2car import Talk2CarDataset, Talk2CarSplits, load_talk2car_splits, read_objects_sidecar
-from ..deploy.onnx import export_onnx, file_megabytes, onnx_session, parity, runtime_latency
+from ..data.talk2car import Talk2CarDataset, Talk2CarSplits, load_talk2car_splits
+from ..deploy.onnx import export_checked
 from ..engine import fit, load_weights, save_weights
 from ..engine.inference import batched_outputs
 from ..engine.pretrain import pretrain_classifier
@@ -32,8 +32,7 @@ from ..engine.trainer import one_cycle_adamw
 from ..errors import MMDLError
 from ..losses.grounding import Talk2CarLoss, grounding_loss
 from ..metrics.boxes import grounding_metrics
-from ..metrics.cost import cost_row
-from ..models import grounding_baselines
+from ..metrics.cost import cost_per_command
 from ..models.grounding import Talk2CarModel, ViTGroundingModel, build_head, head_kwargs, predict
 from ..models.student import StudentConfig, build_student, random_init
 from ..models.teacher import CLIPTeacher
@@ -215,11 +214,7 @@ def finetune_grounding(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict
     """
     seed_everything(cfg.seed)
     tuned = copy.deepcopy(model)
-    tuned.freeze_encoder = not end_to_end
-    tuned.encoder.requires_grad_(end_to_end)
-    groups = [{"params": list(tuned.head.parameters()), "lr": cfg.finetune_lr}]
-    if end_to_end:
-        groups.append({"params": list(tuned.encoder.parameters()), "lr": cfg.finetune_lr * cfg.encoder_lr_mult})
+    groups = tuned.unfreeze(end_to_end, cfg.finetune_lr, cfg.encoder_lr_mult)
     train = splits.train
     data = ImageCommands(train if end_to_end else features["train"], train.image_index, text["train"], train.boxes,
                          splits.train_idx)
@@ -238,25 +233,26 @@ def finetune_grounding(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict
     return tuned, history
 
 
-def baselines(splits: Talk2CarSplits) -> dict[str, dict[str, float]]:
-    """Trivial baselines on the validation split: the mean training box, and the largest object
-    (when the synthetic world's object list gives the candidates)."""
-    target = splits.val.boxes
-    out = {"centre prior": grounding_metrics(
-        grounding_baselines.centre_prior(splits.train.boxes[splits.train_idx], len(target)), target)}
-    objects = read_objects_sidecar(splits.val)
-    if objects is not None:
-        out["largest object"] = grounding_metrics(grounding_baselines.largest_object(splits.val, objects), target)
-    return out
+FINETUNE_ARMS = {"head only, encoder frozen": False, "end to end, encoder fine-tuned": True}
 
 
-def cost_per_command(model: Talk2CarModel, text_dim: int, image_size: tuple[int, int], device: torch.device,
-                     repeats: int = 10) -> dict[str, float]:
-    """Parameters and milliseconds per command (encoder + head, batch 1) at ``image_size`` (w, h)."""
-    text = torch.randn(1, text_dim, device=device)
-    model.to(device)
-    return cost_row(model, lambda x: model(x, text), torch.rand(1, 3, image_size[1], image_size[0], device=device),
-                    flops=False, repeats=repeats, per="command")
+def compare_finetuning(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict[str, torch.Tensor],
+                       text: dict[str, torch.Tensor], splits: Talk2CarSplits, device: torch.device,
+                       checkpoint_dir: Path | None = None):
+    """Chapter 02's "frozen or fine-tuned": :func:`finetune_grounding` end to end and, with
+    ``cfg.compare``, its head-only control (:data:`FINETUNE_ARMS`), each scored on val.
+    Returns the val metrics by row name, the tuned models and their histories, by arm."""
+    results, tuned, histories = {}, {}, {}
+    for name, end_to_end in FINETUNE_ARMS.items():
+        if not (cfg.compare or end_to_end):
+            continue
+        folder = checkpoint_dir / ("finetune" if end_to_end else "head_only") if checkpoint_dir else None
+        tuned[name], histories[name] = finetune_grounding(cfg, model, features, text, splits, device, end_to_end,
+                                                          checkpoint_dir=folder, desc=name)
+        maps = extract_features(tuned[name].encoder, splits.val, device) if end_to_end else features["val"]
+        results[f"+{cfg.finetune_epochs} epochs, {name}"] = grounding_metrics(
+            predict(tuned[name], maps, splits.val.image_index, text["val"], device), splits.val.boxes)
+    return results, tuned, histories
 
 
 def vit_b_alternative(cfg: Talk2CarConfig, text_dim: int, device: torch.device) -> dict[str, float]:
@@ -265,28 +261,19 @@ def vit_b_alternative(cfg: Talk2CarConfig, text_dim: int, device: torch.device) 
     un-distilled CLIP would cost."""
     vit = CLIPTeacher(ClipKDConfig.from_profile("full").teacher_name).image_tower
     head = build_head(cfg.head, vit.transformer.width, text_dim, **head_kwargs(cfg.to_dict(), cfg.head))
-    model = ViTGroundingModel(vit, head).to(device)
-    text = torch.randn(1, text_dim, device=device)
-    return cost_row(model, lambda x: model(x, text), torch.rand(1, 3, 224, 224, device=device), flops=False,
-                    repeats=cfg.latency_repeats, per="command")
+    return cost_per_command(ViTGroundingModel(vit, head), text_dim, (224, 224), device, cfg.latency_repeats)
 
 
 def export_grounding(model: Talk2CarModel, dataset: Talk2CarDataset, text: torch.Tensor, folder: Path,
                      batches: list[int] | tuple[int, ...] = (1, 32), repeats: int = 5) -> dict[str, Any]:
     """The grounding model (encoder + head: image and command embedding → box) as ONNX
-    (``folder/grounding.onnx``): its parity with PyTorch on ``dataset``'s images and commands, and
+    (``folder/grounding.onnx``): its parity with PyTorch on up to 64 of ``dataset``'s commands, and
     milliseconds per command in PyTorch eager, channels-last and onnxruntime."""
-    model = copy.deepcopy(model).cpu().eval()  # the caller's model stays where it is
-    checked = min(64, len(dataset))  # parity on up to 64 distinct commands; timing cycles through them
-    rows = [i % checked for i in range(max([*batches, checked, 2]))]
+    checked = min(64, len(dataset))
+    rows = [i % checked for i in range(max(*batches, checked, 2))]  # timing cycles through the distinct commands
     images = torch.stack([dataset.image_tensor(int(dataset.image_index[i])) for i in rows])
-    commands = text[rows].float().cpu()
-    path = export_onnx(model, (images[:2], commands[:2]), folder / "grounding.onnx", ["images", "text"], ["box"])
-    session = onnx_session(path)
-    return {"path": str(path), "file_MB": file_megabytes(path),
-            "parity": parity(model, session, images[:checked], commands[:checked]),
-            "latency_ms_per_command_cpu": runtime_latency(model, session, lambda b: (images[:b], commands[:b]),
-                                                          batches, repeats)}
+    return export_checked(model, [images, text[rows].float()], folder / "grounding.onnx", ["images", "text"], ["box"],
+                          batches, repeats, checked=checked, per="command")
 
 
 def n_commands(splits: Talk2CarSplits) -> dict[str, int]:

@@ -5,13 +5,12 @@ teacher in smoke, an OpenCLIP ViT-B/16 in full), :func:`pick_ood_concepts` (Word
 :func:`model_config` (the mmseg config with every setting filled in), :func:`build_segmentor`,
 :func:`train`, :func:`evaluate` and :func:`smoke_checks`. The model's modules live in
 :mod:`mmdl_lib.models.tdos`, the metrics in :mod:`mmdl_lib.metrics`; this module only configures
-and orchestrates. ``python -m mmdl_lib.stages.text_ood_segmentation`` trains under ``torchrun``.
+and orchestrates. :mod:`mmdl_lib.stages.tdos_torchrun` trains it under ``torchrun``.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -238,50 +237,3 @@ def record_notes(cfg: TextOODSegConfig) -> str | None:
         return (f"rehearsal: {cfg.clip_name} and the packaged Mask2Former with random weights, "
                 f"{cfg.max_train_images} real-size synthetic training image(s), {cfg.max_steps} step(s)")
     return None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Train TDOS in one process or, under ``torchrun``, in many; rank 0 writes the weights and
-    ``distributed.json`` (world size, per-epoch losses, each replica's parameter checksum)."""
-    import argparse
-
-    from mmengine.dist import all_gather_object, barrier
-
-    from ..cli import parse_value
-    from ..engine.checkpoint import save_weights
-    from ..engine.distributed import replica_checksum
-    from ..engine.segmentation import launch_distributed
-    from ..io import write_json
-    from ..paths import results_dir
-
-    parser = argparse.ArgumentParser(prog="torchrun --nproc_per_node N -m mmdl_lib.stages.text_ood_segmentation")
-    parser.add_argument("--profile", default="full")
-    parser.add_argument("--rehearse", action="store_true")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    parser.add_argument("--out", type=Path, default=None, help="default: results/text_ood_segmentation/distributed")
-    args = parser.parse_args(argv)
-    cfg = TextOODSegConfig.from_profile(args.profile, rehearse=args.rehearse or None,
-                                        **{name: parse_value(value) for name, value in args.parameter})
-    out = args.out or results_dir() / "text_ood_segmentation" / "distributed"
-    rank, world = launch_distributed()
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available()
-                          else "cpu")
-    for turn in range(2):  # rank 0 first: it builds the data, the CLIP and the concepts the others read cached
-        if (rank == 0) == (turn == 0):
-            roots = resolve_roots(cfg)
-            sets, clip, concepts = load_sets(cfg, roots), get_clip(cfg), pick_ood_concepts(cfg)
-        barrier()
-    model = build_segmentor(cfg, model_config(cfg, clip, concepts), device)
-    history = train(cfg, model, sets["train"], device, checkpoint_dir=out / "checkpoints")
-    checksums = all_gather_object(replica_checksum(model))
-    if rank == 0:
-        weights = save_weights(model, out / "tdos.safetensors")
-        write_json(out / "distributed.json", {"world_size": world, "history": history,
-                                              "replica_checksums": checksums, "weights": str(weights),
-                                              "config": cfg.to_dict()})
-        print(f"weights: {weights} (load them with -p load_from {weights})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -5,6 +5,7 @@ import torch
 
 from mmdl_lib.deploy.onnx import (
     best_runtime,
+    export_checked,
     export_onnx,
     image_model_deployment,
     onnx_session,
@@ -55,3 +56,16 @@ def test_runtime_table_and_the_fastest_runtime(tmp_path):
     assert row["params_M"] == pytest.approx(sum(p.numel() for p in net.parameters()) / 1e6)
     assert row["GFLOPs_per_image"] > 0 and row["ms_per_image_fastest"] == min(
         v for k, v in row.items() if k.startswith("ms_per_image_") and k != "ms_per_image_fastest")
+
+
+def test_an_exported_model_is_checked_on_real_rows_and_timed_per_item(tmp_path):
+    net, rows = _net(0).train(), torch.rand(6, 3, 16, 16)
+    report = export_checked(net, [rows], tmp_path / "net.onnx", ["images"], ["out"], batches=(1, 4), repeats=1,
+                            checked=5, per="crop")
+    assert report["path"] == str(tmp_path / "net.onnx") and report["file_MB"] > 0
+    assert report["parity"]["rows"] == 5 and report["parity"]["min_cosine"] > 0.9999
+    assert set(report["latency_ms_per_crop_cpu"]) == {"batch 1", "batch 4"}
+    assert net.training  # a copy was exported in eval mode: the caller's model is left as it was
+    with pytest.raises(MMDLError, match="needs 8 input rows"):
+        export_checked(net, [rows], tmp_path / "short.onnx", ["images"], ["out"], batches=(1, 8))
+    assert not (tmp_path / "short.onnx").exists()

@@ -58,7 +58,7 @@ def test_two_gloo_processes_train_one_step_and_keep_identical_replicas(isolated_
     out = isolated_home / "ddp"
     parameters = {**TINY, "epochs": 1, "max_steps": 1}
     args = [a for k, v in parameters.items() for a in ("-p", k, json.dumps(v))]
-    done = torchrun("-m", "mmdl_lib.stages.text_ood_segmentation", "--profile", "smoke", "--out", str(out), *args)
+    done = torchrun("-m", "mmdl_lib.stages.tdos_torchrun", "--profile", "smoke", "--out", str(out), *args)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads((out / "distributed.json").read_text())
     assert summary["world_size"] == 2

@@ -39,16 +39,6 @@ def test_full_profile_without_coco_names_the_missing_file(isolated_home):
         clip_kd.resolve_coco_root(clip_kd.ClipKDConfig.from_profile("full"))
 
 
-def test_baselines_on_the_tiny_world(tiny_world):
-    cfg = talk2car.Talk2CarConfig.from_profile("smoke", data_root=str(tiny_world / "talk2car"))
-    splits = talk2car.load_splits(cfg, tiny_world / "talk2car")
-    found = talk2car.baselines(splits)
-    assert set(found) == {"centre prior", "largest object"}
-    assert all(0 <= m["ap50"] <= 1 and 0 <= m["mean_iou"] <= 1 for m in found.values())
-    assert len(splits.train_idx) + len(splits.holdout_idx) == len(splits.train)
-    held_images = set(splits.train.image_index[splits.holdout_idx])
-    assert not held_images & set(splits.train.image_index[splits.train_idx])
-
 
 def test_mode_all_without_a_chapter_01_run_executes_chapter_01s_notebook(isolated_home, monkeypatch, tmp_path):
     """One orchestrator per chapter: chapter 02 runs chapter 01's own notebook, not a copy of its pipeline."""
