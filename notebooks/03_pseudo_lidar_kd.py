@@ -30,6 +30,7 @@ phase_epochs = None  # epochs of the two KD phases, e.g. [20, 10]
 phase_weights = None  # Det/Feat/Logit per phase; None → [[1.0, 2.0, 1.0], [3.0, 1.5, 1.5]] (the seed's)
 feature_projection = None  # "conv1d" (the seed's fix) or "identity" (compare features directly)
 compare = None  # the student with each KD term alone
+true_depth_students = None  # also both students on pseudo-LiDAR from true depth (where the data has depth maps)
 visualize = True
 device = None  # "cuda", "cuda:1", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/pseudo_lidar_kd/<run>): student training continues
@@ -221,11 +222,11 @@ results, predictions = {}, {}
 results["teacher"], predictions["teacher"] = stage.evaluate(teacher, frames["val"], teacher_val, point_range, "teacher")
 results["teacher on pseudo-LiDAR (no fine-tuning)"], _ = stage.evaluate(teacher, frames["val"], student_val,
                                                                           point_range, "teacher on pseudo")
-if has_truth:  # what a perfect depth network would give
-    true_depth = stage.pseudo_clouds(cfg, truth, frames["val"], 1.0)
-    results["teacher on true-depth pseudo-LiDAR"], _ = stage.evaluate(
-        teacher, frames["val"], stage.samples(cfg, frames["val"], true_depth, "true-depth pseudo-lidar", point_range),
-        point_range, "teacher on true depth")
+true_val = stage.true_depth_clouds(cfg, root, frames["val"])  # what a perfect depth network would give
+if true_val is not None:
+    true_val = stage.samples(cfg, frames["val"], true_val, "true-depth pseudo-lidar", point_range)
+    results["teacher on true-depth pseudo-LiDAR"], _ = stage.evaluate(teacher, frames["val"], true_val, point_range,
+                                                                      "teacher on true depth")
 {name: round(r["Car"]["bev"]["moderate"], 2) for name, r in results.items()}
 
 # %% [markdown]
@@ -246,26 +247,40 @@ if has_truth:  # what a perfect depth network would give
 # per training frame and reused by every student.
 
 # %%
-import copy
-
 from mmdl_lib.models.detection_kd import PseudoLidarKD
 from mmdl_lib.viz.lidar import plot_kd_terms
 
 kd_template = PseudoLidarKD(teacher, projection=cfg.feature_projection == "conv1d", temperature=cfg.kd_temperature)
-kd_template.cache_teacher(teacher_train)
-variants = {"student, no KD": ("det",), "student, KD": ("det", "feat", "logit")}
-if cfg.compare:
-    variants.update({"student, det + feature KD": ("det", "feat"), "student, det + logit KD": ("det", "logit")})
-histories, students = {}, {}
-for name, use in variants.items():
-    kd = PseudoLidarKD(teacher, copy.deepcopy(teacher), projection=cfg.feature_projection == "conv1d",
-                       temperature=cfg.kd_temperature)
-    kd.teacher_outputs = kd_template.teacher_outputs
-    histories[name] = stage.train_student(cfg, kd, student_train, torch_device, use,
-                                          checkpoint_dir=run.folder / "checkpoints" / name.replace(" ", "_"), desc=name)
-    students[name] = kd.student
-    results[name], predictions[name] = stage.evaluate(kd.student, frames["val"], student_val, point_range, name)
+kd_template.cache_teacher(teacher_train)  # the teacher's outputs, computed once for every student
+variants = {k: v for k, v in stage.STUDENT_VARIANTS.items() if cfg.compare or k in ("no KD", "KD")}
+histories, students, student_results, student_predictions = stage.distil_students(
+    cfg, kd_template, variants, student_train, student_val, frames["val"], point_range, torch_device,
+    run.folder / "checkpoints")
+results.update(student_results)
+predictions.update(student_predictions)
 plot_kd_terms({k: v for k, v in histories.items() if k in ("student, no KD", "student, KD")});
+
+# %% [markdown]
+# ## What KD does once the depth is good
+#
+# Both students above learn from GLPN's points, and a depth error of a few metres at 20 m is more
+# than any detection loss can undo. Where the dataset has true depth (the synthetic world's
+# `depth_2`; KITTI's object release has none), the same two students — no KD, and the seed's KD —
+# distil from pseudo-LiDAR back-projected from the **true** depth, with the same 10 % sampling and
+# constant intensity: a perfect depth network's points. The KD terms and the schedule are
+# unchanged; only the quality of the points differs.
+
+# %%
+true_train = stage.true_depth_clouds(cfg, root, frames["train"]) if cfg.true_depth_students else None
+if true_train is not None and true_val is not None:
+    true_train = stage.samples(cfg, frames["train"], true_train, "true-depth pseudo-lidar", point_range)
+    true_histories, _, true_results, _ = stage.distil_students(
+        cfg, kd_template, {k: stage.STUDENT_VARIANTS[k] for k in ("no KD", "KD")}, true_train, true_val,
+        frames["val"], point_range, torch_device, run.folder / "checkpoints", prefix="student on true depth")
+    results.update(true_results)
+    histories.update(true_histories)
+    display(pd.DataFrame({name: {"BEV@0.7": r["Car"]["bev"]["moderate"], "3D@0.7": r["Car"]["3d"]["moderate"]}
+                          for name, r in results.items() if "KD" in name}).T.round(2))
 
 # %% [markdown]
 # ## KITTI AP|R40
@@ -295,8 +310,10 @@ table[[c for c in table.columns if not c.startswith("Car")]].round(1)
 # limits a camera-only car. *True depth* vs *GLPN pseudo-LiDAR*: the price of the depth network.
 # The students fine-tune from the teacher on GLPN's points; at IoU 0.7 a car's box must be right
 # to a few tens of centimetres, which a monocular depth error of a few metres at 20 m rules out —
-# the looser IoU 0.5 (mmdet3d's second threshold) shows what the students do learn. The seed's
-# conclusion, measured: pseudo-LiDAR quality is the bottleneck.
+# the looser IoU 0.5 (mmdet3d's second threshold) shows what the students do learn. The students
+# *on true depth* are the same two recipes on a perfect depth network's points: the gap between
+# them is what KD itself buys, and the gap to the GLPN students is what the depth network costs.
+# The seed's conclusion, measured: pseudo-LiDAR quality is the bottleneck.
 
 # %%
 car_moderate = {name: {"BEV@0.7": r["Car"]["bev"]["moderate"], "BEV@0.5": r["Car"]["bev_loose"]["moderate"],

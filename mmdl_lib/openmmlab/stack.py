@@ -11,6 +11,10 @@ What it does, each only where it is needed, so a machine with the real op keeps 
    :func:`mmdl_lib.openmmlab.ops.dynamic_scatter`; CUDA inputs keep mmcv's kernel.
 3. **spconv without a GPU**: its backward asks CUDA for a stream even for CPU tensors; with no
    CUDA device the stream is 0 (the default), which its CPU path ignores.
+   **spconv on CPU tensors**: its CPU kernels race when torch runs more than one thread: two
+   identical sparse convolutions on 2 threads differ by up to ~0.5 on unit-scale outputs and miss
+   the dense reference, where one thread matches it to 1e-7 (``tests/openmmlab/test_stack.py``).
+   Every spconv op on CPU tensors (forward and backward) runs on one thread; CUDA tensors are untouched.
 4. **KITTI evaluation without a GPU**: mmdet3d's ``kitti_eval`` computes rotated IoUs with a
    numba CUDA kernel (``rotate_iou_gpu_eval``), whose module cannot even be imported without a
    CUDA driver; without one, that module is :func:`mmdl_lib.openmmlab.ops.rotated_overlaps`. The
@@ -21,6 +25,7 @@ Calling it again does nothing. :func:`op_status` says, per op, which implementat
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import importlib.util
 import sys
@@ -114,8 +119,10 @@ def setup() -> dict[str, str]:
 
     if not hasattr(scatter_points.dynamic_scatter, "mmdl_wrapped"):
         scatter_points.dynamic_scatter = _cpu_aware_dynamic_scatter(scatter_points.dynamic_scatter)
-    if importlib.util.find_spec("spconv") is not None and not torch.cuda.is_available():
-        _patch_spconv_stream()
+    if importlib.util.find_spec("spconv") is not None:
+        _spconv_cpu_on_one_thread()
+        if not torch.cuda.is_available():
+            _patch_spconv_stream()
     if importlib.util.find_spec("mmdet3d") is not None:
         _cpu_kitti_rotated_iou()
     return op_status()
@@ -166,6 +173,35 @@ def _cpu_kitti_rotated_iou() -> None:
     _state["kitti rotated IoU"] = "CPU (shapely)"
 
 
+def _on_one_thread_for_cpu_tensors(op: Callable[..., Any]) -> Callable[..., Any]:
+    """``op`` with torch's intra-op threads set to one while it runs, when its first tensor is on the CPU."""
+    @functools.wraps(op)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        first = next((a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)), None)
+        if first is None or first.is_cuda:
+            return op(*args, **kwargs)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return op(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+    wrapped.mmdl_one_thread = True
+    return wrapped
+
+
+def _spconv_cpu_on_one_thread() -> None:
+    """Every public function of ``spconv.pytorch.ops`` (the convolutions, pooling and index pairs that
+    spconv's modules and autograd functions call as ``ops.<name>``) on one thread for CPU tensors."""
+    import spconv.pytorch.ops as ops
+
+    for name, fn in list(vars(ops).items()):
+        if (callable(fn) and getattr(fn, "__module__", None) == ops.__name__ and not name.startswith("_")
+                and not getattr(fn, "mmdl_one_thread", False) and not isinstance(fn, type)):
+            setattr(ops, name, _on_one_thread_for_cpu_tensors(fn))
+    _state["spconv threads"] = "one thread on CPU tensors"
+
+
 def _patch_spconv_stream() -> None:
     import spconv.pytorch.cppcore as cppcore
 
@@ -196,5 +232,6 @@ def op_status() -> dict[str, str]:
         stand_in = getattr(module, "MMDL_STAND_IN", False) if module is not None else not numba_cuda_available()
         status["KITTI eval rotated IoU"] = "mmdl CPU (shapely)" if stand_in else "numba CUDA (mmdet3d)"
     if importlib.util.find_spec("spconv") is not None:
-        status["sparse convolution"] = "spconv" + (" (CPU, stream patch)" if not torch.cuda.is_available() else "")
+        status["sparse convolution"] = "spconv" + (" (CPU: one thread, stream patch)" if not torch.cuda.is_available()
+                                                   else " (CPU tensors on one thread)")
     return status

@@ -3,13 +3,15 @@
 Steps the notebook calls: :func:`load_frames`, :func:`depth_network` (GLPN: KITTI weights, or the
 small one trained here and cached), :func:`predict_depths`, :func:`~mmdl_lib.data.pseudo_lidar.scale_from_scans`,
 :func:`pseudo_clouds` (written as velodyne ``.bin`` files), :func:`samples` (the same labels for
-every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`train_student`
-(image + pseudo-LiDAR, the two-phase KD schedule), :func:`evaluate` (mmdet3d's KITTI AP|R40) and
-:func:`parameter_table`. Models, losses, metrics and figures live in their modules.
+every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`distil_students`
+(image + pseudo-LiDAR, :func:`train_student`'s two-phase KD schedule, one student per variant; also
+on :func:`true_depth_clouds`), :func:`evaluate` (mmdet3d's KITTI AP|R40) and :func:`parameter_table`.
+Models, losses, metrics and figures live in their modules.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +31,7 @@ from ..losses.detection_kd import KDWeights
 from ..metrics.cost import count_parameters
 from ..models.depth import build_glpn, network_size, predict_depth, train_depth
 from ..models.detection_kd import PseudoLidarKD
-from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint
+from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint, op_status
 from ..openmmlab.configs import parameter_millions
 from ..openmmlab.checkpoints import load_detector_weights
 from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, detector_sample, frame_images, load_frame, load_split,
@@ -69,6 +71,7 @@ class PseudoLidarKDConfig(StageConfig):
     feature_projection: Literal["conv1d", "identity"] = "conv1d"
     kd_temperature: float = 1.0
     compare: bool = True  # also the student with each KD term alone
+    true_depth_students: bool = True  # also both students on pseudo-LiDAR from true depth, where the data has it
     max_frames: int | None = None  # at most this many frames per split (the rehearsal's handful)
     visualize: bool = True
 
@@ -200,7 +203,8 @@ def get_teacher(cfg: PseudoLidarKDConfig, train: list[dict], device: torch.devic
     key = cache_key({"config": config.model.to_dict(), "epochs": cfg.teacher_epochs, "lr": cfg.lr,
                      "batch": cfg.batch_size, "scale": cfg.image_scale, "seed": cfg.seed,
                      "root": cfg.data_root, "preset": cfg.synthetic_preset, "world": WORLD_VERSION,
-                     "lib": __version__, "frames": [s["data_sample"].metainfo["sample_idx"] for s in train]})
+                     "lib": __version__, "frames": [s["data_sample"].metainfo["sample_idx"] for s in train],
+                     "ops": op_status()})  # a teacher trained with other op implementations is another teacher
     folder, built = cached_folder("pseudo_lidar_teacher", key, train_it)
     if not built:
         load_detector_weights(teacher, folder / "teacher.safetensors")
@@ -216,6 +220,38 @@ def train_student(cfg: PseudoLidarKDConfig, kd: PseudoLidarKD, train: list[dict]
     require_ground_truth(train, "student training set")
     return train_kd_phases(kd, train, cfg.phases(), cfg.student_lr, cfg.batch_size, device, cfg.seed, use,
                            checkpoint_dir, cfg.fingerprint(), desc)
+
+
+def true_depth_clouds(cfg: PseudoLidarKDConfig, root: Path, frames: list[KittiFrame]) -> list[np.ndarray] | None:
+    """Pseudo-LiDAR back-projected from the frames' true depth maps (``training/depth_2``, which the
+    synthetic world writes; KITTI's object release has none → None): a perfect depth network's points,
+    with the same sampling and intensity as GLPN's."""
+    if not all((root / "training" / "depth_2" / f"{f.frame}.png").is_file() for f in frames):
+        return None
+    return pseudo_clouds(cfg, read_depth_maps(root, [f.frame for f in frames], frames[0].size), frames, 1.0)
+
+
+STUDENT_VARIANTS = {"no KD": ("det",), "KD": ("det", "feat", "logit"),
+                    "det + feature KD": ("det", "feat"), "det + logit KD": ("det", "logit")}
+
+
+def distil_students(cfg: PseudoLidarKDConfig, teacher_kd: PseudoLidarKD, variants: dict[str, tuple[str, ...]],
+                    train: list[dict], val: list[dict], val_frames: list[KittiFrame], point_range: tuple[float, ...],
+                    device: torch.device, checkpoint_dir: Path | None = None, prefix: str = "student"):
+    """One student per variant (KD terms used), each a copy of the teacher distilled on ``train``
+    (:func:`train_student`, the teacher outputs cached in ``teacher_kd`` reused) and scored on ``val``.
+    Returns histories, students, AP|R40 results and predictions, keyed ``"<prefix>, <variant>"``."""
+    histories, students, results, predictions = {}, {}, {}, {}
+    for variant, use in variants.items():
+        name = f"{prefix}, {variant}"
+        kd = PseudoLidarKD(teacher_kd.teacher, copy.deepcopy(teacher_kd.teacher),
+                           projection=cfg.feature_projection == "conv1d", temperature=cfg.kd_temperature)
+        kd.teacher_outputs = teacher_kd.teacher_outputs
+        folder = checkpoint_dir / name.replace(" ", "_") if checkpoint_dir else None
+        histories[name] = train_student(cfg, kd, train, device, use, checkpoint_dir=folder, desc=name)
+        students[name] = kd.student
+        results[name], predictions[name] = evaluate(kd.student, val_frames, val, point_range, name)
+    return histories, students, results, predictions
 
 
 def evaluate(model: torch.nn.Module, frames: list[KittiFrame], samples_: list[dict],

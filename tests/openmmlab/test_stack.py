@@ -64,6 +64,45 @@ def test_spconv_runs_backward_without_cuda():
     assert conv.weight.grad is not None
 
 
+def test_spconv_on_cpu_matches_a_dense_convolution_on_several_threads():
+    """spconv's CPU kernels race on more than one torch thread (setup() runs them on one): its
+    submanifold convolution must equal the dense convolution at the active sites, forward and
+    backward, and leave torch's thread count as it was."""
+    setup()
+    import spconv.pytorch as spconv
+
+    torch.manual_seed(0)
+    shape = (16, 48, 48)
+    sites = torch.unique(torch.stack([torch.zeros(6000, dtype=torch.int32)] +
+                                     [torch.randint(0, n, (6000,), dtype=torch.int32) for n in shape], 1), dim=0)
+    feats = torch.randn(len(sites), 8, requires_grad=True)
+    conv = spconv.SubMConv3d(8, 16, 3, indice_key="dense-check", bias=False)
+    upstream = torch.randn(len(sites), 16)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = conv(spconv.SparseConvTensor(feats, sites, list(shape), 1))
+        (out.features * upstream).sum().backward()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    dense = torch.zeros(1, 8, *shape, requires_grad=True)
+    weight = conv.weight.detach().permute(0, 4, 1, 2, 3).clone().requires_grad_(True)  # KRSC → OIDHW
+    at = tuple(out.indices.long().T)
+    reference = torch.nn.functional.conv3d(dense + _scatter_dense(feats.detach(), sites, shape), weight, padding=1)
+    reference = reference.permute(0, 2, 3, 4, 1)[at]
+    assert torch.allclose(out.features, reference, atol=1e-4)
+    (reference * upstream).sum().backward()
+    assert torch.allclose(conv.weight.grad.permute(0, 4, 1, 2, 3), weight.grad, atol=1e-3)
+    assert torch.allclose(feats.grad, dense.grad.permute(0, 2, 3, 4, 1)[tuple(sites.long().T)], atol=1e-4)
+
+
+def _scatter_dense(feats: torch.Tensor, sites: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    grid = torch.zeros(1, *shape, feats.shape[1])
+    grid[tuple(sites.long().T)] = feats
+    return grid.permute(0, 4, 1, 2, 3)
+
+
 def test_mmdl_env_shows_the_stack_and_each_op():
     import subprocess
 

@@ -18,3 +18,59 @@ def test_the_rehearsal_keeps_the_full_architectures_with_random_weights():
 def test_kitti_weights_exist_for_the_full_glpn_only():
     with pytest.raises(ConfigError, match="depth_pretrained: KITTI weights exist for the full GLPN only"):
         PseudoLidarKDConfig.from_profile("smoke", depth_pretrained=True)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_world):
+    from mmdl_lib.openmmlab import load_config
+    from mmdl_lib.openmmlab.kitti import load_frame
+
+    cfg = PseudoLidarKDConfig.from_profile("smoke", data_root=str(tiny_world / "kitti"), phase_epochs=[1, 1],
+                                           batch_size=2, compare=False)
+    frames = [load_frame(tiny_world / "kitti", f"{i:06d}") for i in range(2)]
+    return cfg, tiny_world / "kitti", frames, tuple(load_config("mvxnet_kitti_smoke").point_cloud_range)
+
+
+def test_true_depth_clouds_sample_the_depth_maps_and_need_every_frames_map(tiny, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    from mmdl_lib.stages.pseudo_lidar_kd import true_depth_clouds
+
+    cfg, root, frames, _ = tiny
+    clouds = true_depth_clouds(cfg, root, frames)
+    assert len(clouds) == len(frames) and all(c.shape[1] == 4 and len(c) > 0 for c in clouds)
+    assert all(np.all(c[:, 3] == cfg.pseudo_intensity) for c in clouds)
+    pixels = frames[0].size[0] * frames[0].size[1]
+    assert len(clouds[0]) <= cfg.keep_ratio * pixels * 1.01  # the seed's 10 % of the pixels, at most
+    copy = tmp_path / "kitti"
+    shutil.copytree(root, copy)
+    (copy / "training" / "depth_2" / f"{frames[1].frame}.png").unlink()
+    assert true_depth_clouds(cfg, copy, frames) is None  # KITTI's object release has no depth maps
+
+
+def test_each_student_variant_is_a_distilled_copy_and_the_teacher_stays(tiny):
+    import torch
+
+    from mmdl_lib.models.detection_kd import PseudoLidarKD
+    from mmdl_lib.openmmlab import build_model, load_config
+    from mmdl_lib.stages import pseudo_lidar_kd as stage
+
+    cfg, _, frames, point_range = tiny
+    torch.manual_seed(0)
+    teacher = build_model(load_config(cfg.detector_config))
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    template = PseudoLidarKD(teacher)
+    template.cache_teacher(stage.samples(cfg, frames, None, "lidar", point_range))
+    train = stage.samples(cfg, frames, [f.points_in_view() for f in frames], "pseudo-lidar", point_range)
+    variants = {k: stage.STUDENT_VARIANTS[k] for k in ("no KD", "KD")}
+    histories, students, results, predictions = stage.distil_students(
+        cfg, template, variants, train, train, frames, point_range, torch.device("cpu"), prefix="probe")
+    assert list(histories) == list(students) == list(results) == list(predictions) == ["probe, no KD", "probe, KD"]
+    assert {row["phase"] for row in histories["probe, KD"]} == {1, 2}
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())
+    assert students["probe, no KD"] is not students["probe, KD"] is not teacher
+    changed = lambda s: any(not torch.equal(v, before[k]) for k, v in s.state_dict().items() if v.is_floating_point())
+    assert changed(students["probe, no KD"]) and changed(students["probe, KD"])
+    assert "Car" in results["probe, KD"]
