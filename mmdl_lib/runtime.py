@@ -19,6 +19,23 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool = True):
+    """torch's deterministic kernels inside the block (``warn_only``: an op without one warns).
+
+    Chapter 03 trains its detectors on the CPU under it: the backward of mmdet3d's point ↔ voxel
+    gathers (``voxel_feats[inds]``) accumulates in thread order on more than one CPU thread, and two
+    trainings with one seed drift apart after a few steps; the deterministic kernel costs nothing
+    measurable there. CUDA runs are left as they are (cuBLAS would also need a workspace setting).
+    """
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
 def select_device(preferred: str | None = None) -> torch.device:
     """``preferred`` if given, else CUDA, then Apple MPS, then CPU.
 

@@ -204,7 +204,7 @@ def get_teacher(cfg: PseudoLidarKDConfig, train: list[dict], device: torch.devic
                      "batch": cfg.batch_size, "scale": cfg.image_scale, "seed": cfg.seed,
                      "root": cfg.data_root, "preset": cfg.synthetic_preset, "world": WORLD_VERSION,
                      "lib": __version__, "frames": [s["data_sample"].metainfo["sample_idx"] for s in train],
-                     "ops": op_status()})  # a teacher trained with other op implementations is another teacher
+                     "ops": op_status(), "deterministic": device.type == "cpu"})  # other ops: another teacher
     folder, built = cached_folder("pseudo_lidar_teacher", key, train_it)
     if not built:
         load_detector_weights(teacher, folder / "teacher.safetensors")
