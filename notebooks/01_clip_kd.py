@@ -88,6 +88,7 @@ pipeline(["COCO image", "region crop\n+ caption", "frozen CLIP teacher\n(image +
 import pandas as pd
 import torch
 
+from mmdl_lib.engine.region_clip import embed_regions, teacher_targets
 from mmdl_lib.metrics.retrieval import region_chance_report, region_retrieval_report
 from mmdl_lib.paths import display_path
 from mmdl_lib.records import Run
@@ -119,7 +120,7 @@ show_regions(val_regions);
 
 # %%
 teacher, teacher_info = clip_kd.get_teacher(cfg, train_regions, val_regions, torch_device)
-targets = clip_kd.teacher_targets(teacher, train_regions, val_regions, torch_device)
+targets = teacher_targets(teacher, train_regions, val_regions, torch_device)
 chance = region_chance_report(val_regions)
 teacher_report = region_retrieval_report(targets.val_image, targets.val_text, val_regions)
 print(f"teacher: {teacher_info['name']} ({teacher_info['pretrained'] or 'trained here'}) · "
@@ -170,7 +171,7 @@ from mmdl_lib.viz.retrieval import bar_compare
 reports = {"teacher": teacher_report}
 student_val = {}
 for name, model in students.items():
-    student_val[name] = clip_kd.embed_regions(model, val_regions, torch_device)
+    student_val[name] = embed_regions(model, val_regions, torch_device)
     reports[f"student ({name})"] = region_retrieval_report(student_val[name], targets.val_text, val_regions)
 keys = ["t2r_R@1", "t2r_R@5", "t2r_R@10", "r2t_R@1", "r2t_R@5", "r2t_R@10"]
 table = pd.DataFrame(reports).T

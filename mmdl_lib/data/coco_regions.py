@@ -229,3 +229,8 @@ class PlainRegionCrops(Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         crop = self.dataset._crops[index] if self.dataset._crops is not None else self.dataset.crop(index)
         return torch.from_numpy(self.transform(image=crop)["image"]).permute(2, 0, 1).float()
+
+    def batch(self, n: int) -> torch.Tensor:
+        """``n`` crops stacked, cycling through the dataset when it has fewer: real inputs for chapter
+        01's ONNX parity check and latency runs."""
+        return torch.stack([self[i % len(self)] for i in range(n)])

@@ -9,6 +9,7 @@ times PyTorch eager, eager in channels-last memory and onnxruntime on the same b
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import warnings
@@ -132,8 +133,6 @@ def export_checked(module: torch.nn.Module, inputs: Sequence[torch.Tensor], path
     ``path``, its size, parity with PyTorch on the first ``checked`` rows of ``inputs`` (real data),
     and milliseconds per ``per`` in each runtime at each batch (the rows cycled). ``inputs`` hold
     at least ``max(batches)`` rows; ``module`` is copied to the CPU, the caller's stays where it is."""
-    import copy
-
     rows = max(*batches, 2)
     if any(len(t) < rows for t in inputs):
         raise MMDLError(f"export_checked needs {rows} input rows (the largest batch), got {[len(t) for t in inputs]}")

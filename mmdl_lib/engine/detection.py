@@ -15,7 +15,6 @@ import torch
 from ..metrics.kitti3d import detection_annotation, gt_annotation, kitti_ap
 from ..openmmlab.kitti import KittiFrame, collate_samples, has_points
 from ..progress import tqdm
-from ..runtime import deterministic_algorithms
 
 if TYPE_CHECKING:
     from mmengine.structures import InstanceData
@@ -37,10 +36,10 @@ def train_detector(model: torch.nn.Module, samples: list[dict], epochs: int, lr:
     from .trainer import fit, one_cycle_adamw
 
     optimizer, scheduler = one_cycle_adamw(model.parameters(), lr, epochs, len(samples), batch_size)
-    with deterministic_algorithms(device.type == "cpu"):  # one seed, one detector (see the context's docstring)
-        return fit(model, optimizer, detector_loss, samples, epochs=epochs, batch_size=batch_size, device=device,
-                   seed=seed, collate_fn=collate_samples, scheduler=scheduler, checkpoint_dir=checkpoint_dir,
-                   amp=False, desc=desc)
+    # deterministic: one seed, one detector (see runtime.deterministic_algorithms)
+    return fit(model, optimizer, detector_loss, samples, epochs=epochs, batch_size=batch_size, device=device,
+               seed=seed, collate_fn=collate_samples, scheduler=scheduler, checkpoint_dir=checkpoint_dir,
+               amp=False, desc=desc, deterministic=True)
 
 
 def train_kd_phases(kd, samples: list[dict], phases: list[tuple[int, Any]], lr: float, batch_size: int,
@@ -59,12 +58,11 @@ def train_kd_phases(kd, samples: list[dict], phases: list[tuple[int, Any]], lr: 
         kd.weights = KDWeights(*(getattr(weights, name) if name in use else 0.0 for name in ("det", "feat", "logit")))
         optimizer, scheduler = one_cycle_adamw(trainable, lr, epochs, len(samples), batch_size)
         steps: list[dict] = []
-        with deterministic_algorithms(device.type == "cpu"):
-            fit(kd, optimizer, lambda model, batch: model.terms(batch), samples, epochs=epochs, batch_size=batch_size,
-                device=device, seed=seed + phase, collate_fn=collate_samples, scheduler=scheduler, amp=False,
-                desc=f"{desc} phase {phase}", step_log=steps,
-                checkpoint_dir=Path(checkpoint_dir) / f"phase{phase}" if checkpoint_dir else None,
-                settings={**(settings or {}), "use": list(use), "phase": phase})
+        fit(kd, optimizer, lambda model, batch: model.terms(batch), samples, epochs=epochs, batch_size=batch_size,
+            device=device, seed=seed + phase, collate_fn=collate_samples, scheduler=scheduler, amp=False,
+            desc=f"{desc} phase {phase}", step_log=steps,
+            checkpoint_dir=Path(checkpoint_dir) / f"phase{phase}" if checkpoint_dir else None,
+            settings={**(settings or {}), "use": list(use), "phase": phase}, deterministic=True)
         history += [{**row, "phase": phase} for row in steps]
     return history
 

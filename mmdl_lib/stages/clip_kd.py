@@ -1,8 +1,9 @@
 """Chapter 01: CLIP → ConvNeXt knowledge distillation on region crops (seed 000, stage 1).
 
 The notebook calls these steps in order: :func:`resolve_coco_root`, :func:`load_regions`,
-:func:`get_teacher`, :func:`teacher_targets`, :func:`train_student` (once per loss combination /
-variant), :func:`embed_regions` + :func:`~mmdl_lib.metrics.retrieval.region_retrieval_report`,
+:func:`get_teacher`, :func:`~mmdl_lib.engine.region_clip.teacher_targets`, :func:`train_student` (once
+per loss combination / variant), :func:`~mmdl_lib.engine.region_clip.embed_regions` +
+:func:`~mmdl_lib.metrics.retrieval.region_retrieval_report`,
 :func:`~mmdl_lib.metrics.cost.teacher_student_cost`, :func:`deployment_pair` (the full profile's
 architectures), :func:`export_student` (ONNX, parity, runtimes), :func:`save_outputs`. Chapter 02
 builds on the saved students.
@@ -26,15 +27,14 @@ from ..data.coco_regions import COCORegionTextDataset, PlainRegionCrops, get_aug
 from ..deploy.onnx import export_checked, image_model_deployment
 from ..engine import fit
 from ..engine.checkpoint import save_weights
-from ..engine.inference import batched_outputs
+from ..engine.region_clip import TeacherTargets, embed_regions, train_region_clip
 from ..engine.trainer import one_cycle_adamw
 from ..errors import ConfigError, DataFormatError
 from ..io import write_json
-from ..losses.distillation import CaptionClipLoss, DistillationLosses
+from ..losses.distillation import DistillationLosses
 from ..metrics.retrieval import region_retrieval_report
 from ..models.student import StudentConfig, build_student, save_student
 from ..models.teacher import CLIPTeacher, random_teacher_weights
-from ..models.text import TeacherTextEncoder
 from ..paths import cache_dir, dataset_root
 from ..runtime import seed_everything
 from ..synth import WORLD_VERSION
@@ -110,12 +110,6 @@ def load_regions(cfg: ClipKDConfig, root: Path) -> tuple[COCORegionTextDataset, 
     return train, val
 
 
-def embed_regions(encode, dataset: COCORegionTextDataset, device: torch.device, batch_size: int = 256,
-                  num_workers: int = 0) -> torch.Tensor:
-    """Embeddings of every region (no augmentation), in dataset order, on the CPU."""
-    return batched_outputs(encode, PlainRegionCrops(dataset), device, batch_size, num_workers, desc="embed regions")
-
-
 def _teacher_key(cfg: ClipKDConfig) -> str:
     fields = {k: getattr(cfg, k) for k in ("teacher_name", "teacher_epochs", "teacher_lr", "image_size",
                                            "min_window", "context", "synthetic_preset", "seed", "max_regions",
@@ -172,40 +166,14 @@ def cached_teacher(cfg: ClipKDConfig, device: torch.device) -> tuple[CLIPTeacher
 
 def _train_teacher(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegionTextDataset,
                    device: torch.device, folder: Path) -> None:
-    """Contrastive training of the smoke teacher on region crops and captions (multi-positive InfoNCE)."""
+    """The smoke teacher, trained contrastively on region crops and captions into the cache ``folder``."""
     seed_everything(cfg.seed)
     teacher = CLIPTeacher(cfg.teacher_name).to(device)
-
-    def evaluate(model: CLIPTeacher) -> dict[str, float]:
-        text = TeacherTextEncoder(model).encode(val.captions)
-        report = region_retrieval_report(embed_regions(model.encode_image, val, device), text, val, ks=(5,))
-        return {"val_t2r_R@5": report["t2r_R@5"]}
-
-    optimizer, scheduler = one_cycle_adamw(teacher.parameters(), cfg.teacher_lr, cfg.teacher_epochs, len(train),
-                                           cfg.batch_size, weight_decay=0.05, pct_start=0.1)
-    loss_fn = CaptionClipLoss(teacher.tokenizer(train.captions), cfg.temperature)
-    history = fit(teacher, optimizer, loss_fn, train, epochs=cfg.teacher_epochs, batch_size=cfg.batch_size,
-                  device=device, seed=cfg.seed, scheduler=scheduler, evaluate=evaluate,
-                  checkpoint_dir=folder / "checkpoints", desc="teacher")
+    history = train_region_clip(teacher, train, val, cfg.teacher_epochs, cfg.teacher_lr, cfg.batch_size,
+                                cfg.temperature, device, cfg.seed, folder / "checkpoints")
     # metadata first, weights last: the folder is complete only when both are there (and renamed)
     write_json(folder / "teacher.json", {"config": cfg.to_dict(), "history": history})
     save_weights(teacher.model, folder / "teacher.safetensors")
-
-
-@dataclass
-class TeacherTargets:
-    train_image: torch.Tensor  # teacher image embedding of every training region
-    train_text: torch.Tensor  # teacher text embedding of every training caption
-    val_image: torch.Tensor
-    val_text: torch.Tensor
-
-
-def teacher_targets(teacher: CLIPTeacher, train: COCORegionTextDataset, val: COCORegionTextDataset,
-                    device: torch.device) -> TeacherTargets:
-    """The frozen teacher's embeddings, computed once on un-augmented crops (offline distillation)."""
-    text = TeacherTextEncoder(teacher)
-    return TeacherTargets(embed_regions(teacher.encode_image, train, device), text.encode(train.captions),
-                          embed_regions(teacher.encode_image, val, device), text.encode(val.captions))
 
 
 def student_config(cfg: ClipKDConfig, embed_dim: int, multiscale: bool = False) -> StudentConfig:
@@ -239,18 +207,11 @@ def train_student(cfg: ClipKDConfig, train: COCORegionTextDataset, val: COCORegi
     return student, history
 
 
-def crop_batch(dataset: COCORegionTextDataset, n: int) -> torch.Tensor:
-    """``n`` un-augmented crops of ``dataset`` (cycling through it when it has fewer): real inputs for
-    the ONNX parity check and the latency runs."""
-    crops = PlainRegionCrops(dataset)
-    return torch.stack([crops[i % len(crops)] for i in range(n)])
-
-
 def export_student(student: torch.nn.Module, val: COCORegionTextDataset, folder: Path,
                    batches: list[int] | tuple[int, ...] = (1, 32), repeats: int = 5) -> dict[str, Any]:
     """The distilled student as ONNX (``folder/student.onnx``): its parity with PyTorch on up to 64
     validation crops, and milliseconds per crop in PyTorch eager, channels-last and onnxruntime."""
-    crops = crop_batch(val, max(*batches, min(64, len(val)), 2))  # timing cycles through the distinct crops
+    crops = PlainRegionCrops(val).batch(max(*batches, min(64, len(val)), 2))  # timing cycles through distinct crops
     return export_checked(student, [crops], folder / "student.onnx", ["images"], ["embedding"], batches, repeats,
                           checked=min(64, len(val)))
 

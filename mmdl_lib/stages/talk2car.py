@@ -12,34 +12,30 @@ runtimes). Datasets, models (baselines included), losses, metrics and figures li
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from .. import __version__
-from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.grounding import ImageCommands, UniqueImages, collate_image_commands
-from ..data.imagefolder import ImageFolderTensors
 from ..data.talk2car import Talk2CarDataset, Talk2CarSplits, load_talk2car_splits
 from ..deploy.onnx import export_checked
-from ..engine import fit, load_weights, save_weights
+from ..engine import fit
 from ..engine.inference import batched_outputs
-from ..engine.pretrain import pretrain_classifier
+from ..engine.pretrain import imagenet_initialised_encoder
 from ..engine.trainer import one_cycle_adamw
 from ..errors import MMDLError
 from ..losses.grounding import Talk2CarLoss, grounding_loss
 from ..metrics.boxes import grounding_metrics
 from ..metrics.cost import cost_per_command
 from ..models.grounding import Talk2CarModel, ViTGroundingModel, build_head, head_kwargs, predict
-from ..models.student import StudentConfig, build_student, random_init
+from ..models.student import StudentConfig
 from ..models.teacher import CLIPTeacher
 from ..paths import dataset_root
 from ..records import latest_run_folder
 from ..runtime import seed_everything
-from ..synth import WORLD_VERSION, ensure_synthetic
 from .clip_kd import ClipKDConfig
 
 
@@ -145,23 +141,10 @@ def latest_grounding(cfg: Talk2CarConfig) -> Path:
 
 
 def imagenet_style_encoder(cfg: Talk2CarConfig, config: StudentConfig, device: torch.device) -> torch.nn.Module:
-    """ImageNet-initialised encoder: timm's weights (full), or pre-trained here on the synthetic
-    ImageNet-style folder (smoke; cached), the same architecture as the distilled student."""
-    if cfg.imagenet_epochs <= 0:
-        # timm's ImageNet weights; a rehearsal builds the same architecture without the download
-        return build_student(StudentConfig(**{**asdict(config), "pretrained": not cfg.rehearse}))
-    encoder = random_init(config)
-
-    def pretrain(folder: Path) -> None:
-        root = ensure_synthetic("imagefolder", cfg.synthetic_preset, cfg.seed)
-        data = ImageFolderTensors(root / "train", 64)
-        pretrain_classifier(encoder, data, len(data.classes), cfg.imagenet_epochs, device, seed=cfg.seed)
-        save_weights(encoder, folder / "encoder.safetensors")
-
-    key = cache_key({"student": asdict(config), "epochs": cfg.imagenet_epochs, "seed": cfg.seed,
-                     "preset": cfg.synthetic_preset, "world": WORLD_VERSION, "lib": __version__})
-    folder, built = cached_folder("imagenet_style", key, pretrain)
-    return encoder if built else load_weights(encoder, folder / "encoder.safetensors")
+    """The distilled student's architecture, ImageNet-initialised: timm's weights (full) or pre-trained
+    here on the synthetic ImageNet-style folder (smoke; cached)."""
+    return imagenet_initialised_encoder(config, cfg.imagenet_epochs, device, cfg.seed, cfg.synthetic_preset,
+                                        cfg.rehearse)
 
 
 def extract_features(encoder: torch.nn.Module, dataset: Talk2CarDataset, device: torch.device,
@@ -189,8 +172,7 @@ def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dic
     def evaluate(m):
         holdout = grounding_metrics(predict(m, features["train"], splits.train.image_index[hold], text["train"][hold],
                                             device), boxes[hold])
-        val = grounding_metrics(predict(m, features["val"], splits.val.image_index, text["val"], device),
-                                splits.val.boxes)
+        val = val_metrics(m, features, text, splits, device)
         return {"holdout_ap50": holdout["ap50"], "holdout_mean_iou": holdout["mean_iou"], "val_ap50": val["ap50"]}
 
     optimizer, scheduler = one_cycle_adamw([p for p in model.parameters() if p.requires_grad], cfg.lr, cfg.epochs,
@@ -200,6 +182,13 @@ def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dic
                   evaluate=evaluate, select=("holdout_ap50", "max"), checkpoint_dir=checkpoint_dir, desc=desc,
                   settings={**cfg.fingerprint(), "head": kind})
     return model, history
+
+
+def val_metrics(model: Talk2CarModel, features: dict[str, torch.Tensor], text: dict[str, torch.Tensor],
+                splits: Talk2CarSplits, device: torch.device, tuned_encoder: bool = False) -> dict[str, float]:
+    """Grounding metrics on val, from the cached maps or (``tuned_encoder``) the model's own encoder's."""
+    maps = extract_features(model.encoder, splits.val, device) if tuned_encoder else features["val"]
+    return grounding_metrics(predict(model, maps, splits.val.image_index, text["val"], device), splits.val.boxes)
 
 
 def finetune_grounding(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict[str, torch.Tensor],
@@ -220,9 +209,7 @@ def finetune_grounding(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict
                          splits.train_idx)
 
     def evaluate(m):
-        maps = extract_features(m.encoder, splits.val, device) if end_to_end else features["val"]
-        return {"val_ap50": grounding_metrics(predict(m, maps, splits.val.image_index, text["val"], device),
-                                              splits.val.boxes)["ap50"]}
+        return {"val_ap50": val_metrics(m, features, text, splits, device, end_to_end)["ap50"]}
 
     optimizer, scheduler = one_cycle_adamw(groups, cfg.finetune_lr, cfg.finetune_epochs, len(data), cfg.batch_size,
                                            weight_decay=cfg.weight_decay, pct_start=0.1)
@@ -249,9 +236,8 @@ def compare_finetuning(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict
         folder = checkpoint_dir / ("finetune" if end_to_end else "head_only") if checkpoint_dir else None
         tuned[name], histories[name] = finetune_grounding(cfg, model, features, text, splits, device, end_to_end,
                                                           checkpoint_dir=folder, desc=name)
-        maps = extract_features(tuned[name].encoder, splits.val, device) if end_to_end else features["val"]
-        results[f"+{cfg.finetune_epochs} epochs, {name}"] = grounding_metrics(
-            predict(tuned[name], maps, splits.val.image_index, text["val"], device), splits.val.boxes)
+        results[f"+{cfg.finetune_epochs} epochs, {name}"] = val_metrics(tuned[name], features, text, splits, device,
+                                                                       end_to_end)
     return results, tuned, histories
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+import mmdl_lib.engine.trainer as trainer
 from mmdl_lib.engine import fit, load_checkpoint, load_weights, save_weights
 from mmdl_lib.errors import CheckpointError
 
@@ -133,3 +134,15 @@ def test_a_non_finite_loss_stops_training_before_it_reaches_the_weights():
     with pytest.raises(MMDLError, match=r"step 1: non-finite loss \{'total': nan\}"):
         fit(model, opt, loss, _problem(), epochs=1, batch_size=8, device=torch.device("cpu"), amp=False)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("deterministic, device, expected", [(True, "cpu", True), (False, "cpu", False),
+                                                             (True, "meta", False)])
+def test_deterministic_kernels_only_when_asked_and_only_on_the_cpu(deterministic, device, expected, monkeypatch):
+    seen = []
+    record = lambda *args, **kwargs: seen.append(torch.are_deterministic_algorithms_enabled()) or {}
+    monkeypatch.setattr(trainer, "run_epoch", record)
+    model, opt = _model_and_optimizer()
+    fit(model, opt, _loss, _problem(), epochs=2, batch_size=8, device=torch.device(device), deterministic=deterministic)
+    assert seen == [expected, expected]
+    assert not torch.are_deterministic_algorithms_enabled()  # and only inside
