@@ -31,6 +31,7 @@ phase_weights = None  # Det/Feat/Logit per phase; None → [[1.0, 2.0, 1.0], [3.
 feature_projection = None  # "conv1d" (the seed's fix) or "identity" (compare features directly)
 compare = None  # the student with each KD term alone
 true_depth_students = None  # also both students on pseudo-LiDAR from true depth (where the data has depth maps)
+student_seeds = None  # e.g. [0, 1, 2, 3, 4]: the no-KD and KD students once per seed, for the spread
 visualize = True
 device = None  # "cuda", "cuda:1", "cpu"; None → CUDA, then MPS, then CPU
 resume = None  # folder of an interrupted run (results/pseudo_lidar_kd/<run>): student training continues
@@ -117,7 +118,7 @@ print({split: len(f) for split, f in frames.items()}, "frames ·", f"{frames['va
 # standard depth metrics:
 
 # %%
-from mmdl_lib.data.kitti import read_depth_maps
+from mmdl_lib.data.kitti import has_depth_maps, read_depth_maps
 from mmdl_lib.metrics.depth import depth_metrics
 from mmdl_lib.viz.lidar import depth_panels
 
@@ -125,7 +126,7 @@ depth_model = stage.depth_network(cfg, frames["train"], root, torch_device)
 depths = {split: stage.predict_depths(cfg, depth_model, f, torch_device) for split, f in frames.items()}
 example = frames["val"][0]
 # the KITTI object release has no depth maps; the synthetic world writes them to training/depth_2
-has_truth = all((root / "training" / "depth_2" / f"{f.frame}.png").is_file() for f in frames["val"])
+has_truth = has_depth_maps(root, [f.frame for f in frames["val"]])
 truth = read_depth_maps(root, [f.frame for f in frames["val"]], example.size) if has_truth else None
 depth_quality = depth_metrics(depths["val"], truth) if truth is not None else {}
 print({k: round(v, 3) for k, v in depth_quality.items()})
@@ -283,6 +284,34 @@ if true_train is not None and true_val is not None:
                           for name, r in results.items() if "KD" in name}).T.round(2))
 
 # %% [markdown]
+# ## One seed, or the spread over several
+#
+# Forty validation frames hold about eighty cars, so at IoU 0.7 a student's AP moves by several
+# points with the seed of its fine-tuning alone. With `student_seeds` (for example `[0, 1, 2, 3, 4]`;
+# about a minute and a half per seed and point source on two CPU cores) the no-KD and KD students
+# are trained again once per seed on each point source, and the table gives the mean and the
+# standard deviation over the seeds: a difference smaller than the spread is evidence neither for
+# KD nor against it.
+
+# %%
+spread = {}
+if cfg.student_seeds:
+    point_sets = {"student": (student_train, student_val)}
+    if true_train is not None and true_val is not None:
+        point_sets["student on true depth"] = (true_train, true_val)
+    for prefix, (train_set, val_set) in point_sets.items():
+        _, _, seeded, _ = stage.distil_students(
+            cfg, kd_template, {k: stage.STUDENT_VARIANTS[k] for k in ("no KD", "KD")}, train_set, val_set,
+            frames["val"], point_range, torch_device, prefix=prefix, seeds=cfg.student_seeds)
+        spread.update({name: {"BEV@0.7": r["Car"]["bev"]["moderate"], "3D@0.7": r["Car"]["3d"]["moderate"]}
+                       for name, r in seeded.items()})
+    per_seed = pd.DataFrame(spread).T
+    recipe = per_seed.index.str.rsplit(", seed", n=1).str[0]  # the same student, every seed
+    display(per_seed.groupby(recipe, sort=False).agg(["mean", "std", "count"]).round(2))
+else:
+    print("one seed per student (student_seeds=None)")
+
+# %% [markdown]
 # ## KITTI AP|R40
 #
 # mmdet3d's own KITTI evaluation (`kitti_eval`): 40 recall points, IoU 0.7 for Car and 0.5 for
@@ -383,7 +412,8 @@ metrics = {"ap": results, "ceiling": results_table["ceiling (ground truth as det
            "depth": depth_quality, "depth_scale": {"used": scale, **scales}, "parameters_millions": parameters,
            "n_frames": {split: len(f) for split, f in frames.items()},
            "n_gt_boxes": {"train": count(teacher_train), "val": count(teacher_val)},
-           "kd_terms_last_step": {name: h[-1] for name, h in histories.items()}}
+           "kd_terms_last_step": {name: h[-1] for name, h in histories.items()},
+           **({"kd_seed_spread": spread} if spread else {})}
 record = run.record(metrics, config=cfg.to_dict(), artifacts={"pseudo_lidar": str(pseudo_dir)},
                     notes=stage.record_notes(cfg))
 print({name: round(r["Car"]["bev"]["moderate"], 2) for name, r in results.items()})

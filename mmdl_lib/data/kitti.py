@@ -140,6 +140,12 @@ def read_depth(path: str | Path, size: tuple[int, int] | None = None) -> np.ndar
     return depth.astype(np.float32) / 256.0
 
 
+def has_depth_maps(root: str | Path, frames: list[str]) -> bool:
+    """Whether every frame has a ``training/depth_2`` map (the synthetic world writes them; KITTI's
+    object release has none)."""
+    return all((Path(root) / "training" / "depth_2" / f"{frame}.png").is_file() for frame in frames)
+
+
 def read_depth_maps(root: str | Path, frames: list[str], size: tuple[int, int] | None = None) -> np.ndarray:
     """``training/depth_2`` maps of ``frames`` stacked (N, H, W) in metres, each checked to be ``size`` (w, h)."""
     return np.stack([read_depth(Path(root) / "training" / "depth_2" / f"{frame}.png", size) for frame in frames])

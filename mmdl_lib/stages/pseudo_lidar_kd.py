@@ -4,8 +4,9 @@ Steps the notebook calls: :func:`load_frames`, :func:`depth_network` (GLPN: KITT
 small one trained here and cached), :func:`predict_depths`, :func:`~mmdl_lib.data.pseudo_lidar.scale_from_scans`,
 :func:`pseudo_clouds` (written as velodyne ``.bin`` files), :func:`samples` (the same labels for
 every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`distil_students`
-(image + pseudo-LiDAR, :func:`train_student`'s two-phase KD schedule, one student per variant; also
-on :func:`true_depth_clouds`), :func:`evaluate` (mmdet3d's KITTI AP|R40) and :func:`parameter_table`.
+(image + pseudo-LiDAR, the seed's two-phase KD schedule, one student per variant; also
+on :func:`true_depth_clouds`; over several seeds for the spread), :func:`evaluate` (mmdet3d's
+KITTI AP|R40) and :func:`parameter_table`.
 Models, losses, metrics and figures live in their modules.
 """
 
@@ -22,7 +23,7 @@ import torch
 from .. import __version__
 from ..cache import cache_key, cached_folder
 from ..config import StageConfig
-from ..data.kitti import read_depth_maps
+from ..data.kitti import has_depth_maps, read_depth_maps
 from ..data.pseudo_lidar import clouds_from_depths
 from ..engine import load_weights, save_weights
 from ..engine.detection import evaluate_kitti, train_detector, train_kd_phases
@@ -32,16 +33,13 @@ from ..metrics.cost import count_parameters
 from ..models.depth import build_glpn, network_size, predict_depth, train_depth
 from ..models.detection_kd import PseudoLidarKD
 from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint, op_status
-from ..openmmlab.configs import parameter_millions
+from ..openmmlab.configs import KITTI_DETECTORS, PACKAGED_MVXNET, parameter_millions
 from ..openmmlab.checkpoints import load_detector_weights
 from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, detector_sample, frame_images, load_frame, load_split,
                                require_ground_truth)
 from ..paths import dataset_root
 from ..runtime import seed_everything
 from ..synth import WORLD_VERSION, ensure_synthetic
-
-PACKAGED_MVXNET = "mmdet3d::mvxnet/mvxnet_fpn_dv_second_secfpn_8xb2-80e_kitti-3d-3class.py"
-
 
 @dataclass
 class PseudoLidarKDConfig(StageConfig):
@@ -57,6 +55,7 @@ class PseudoLidarKDConfig(StageConfig):
     depth_height: int = 352
     depth_epochs: int = 0
     depth_lr: float = 2e-3
+    depth_batch_size: int = 8
     depth_max_depth: int | None = None  # run GLPN's head with this max_depth; 10 = transformers' default
     depth_scale: float | None = None  # None → estimated from LiDAR (median ratio); the seed used 8.0
     keep_ratio: float = 0.1  # share of the pixels kept as points (the seed's 10 %)
@@ -72,13 +71,15 @@ class PseudoLidarKDConfig(StageConfig):
     kd_temperature: float = 1.0
     compare: bool = True  # also the student with each KD term alone
     true_depth_students: bool = True  # also both students on pseudo-LiDAR from true depth, where the data has it
+    student_seeds: list[int] | None = None  # also the no-KD and KD students once per seed: the comparison's spread
     max_frames: int | None = None  # at most this many frames per split (the rehearsal's handful)
     visualize: bool = True
 
     PROFILES = {
         "smoke": {"detector_config": "mvxnet_kitti_smoke", "image_scale": 0.5, "depth_architecture": "smoke",
                   "depth_pretrained": False,
-                  "depth_width": 192, "depth_height": 64, "depth_epochs": 20, "teacher_epochs": 5,
+                  "depth_width": 192, "depth_height": 64, "depth_epochs": 20, "depth_lr": 4e-3, "depth_batch_size": 4,
+                  "teacher_epochs": 5,
                   "phase_epochs": [1, 1], "batch_size": 4, "lr": 2e-3, "student_lr": 1e-3},
         "full": {},
     }
@@ -147,12 +148,13 @@ def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path,
     def train_it(folder: Path) -> None:
         seed_everything(cfg.seed)
         depth = torch.from_numpy(read_depth_maps(root, [f.frame for f in train], train[0].size))
-        train_depth(model, frame_images(train), depth, size, cfg.depth_epochs, cfg.depth_lr, device, cfg.seed, folder / "checkpoints")
+        train_depth(model, frame_images(train), depth, size, cfg.depth_epochs, cfg.depth_lr, device, cfg.seed,
+                    folder / "checkpoints", batch_size=cfg.depth_batch_size)
         save_weights(model, folder / "glpn.safetensors")
 
     key = cache_key({"architecture": cfg.depth_architecture, "augment": "flip", "size": size,
-                     "epochs": cfg.depth_epochs, "lr": cfg.depth_lr, "seed": cfg.seed, "root": str(root),
-                     "preset": cfg.synthetic_preset, "world": WORLD_VERSION, "lib": __version__,
+                     "epochs": cfg.depth_epochs, "lr": cfg.depth_lr, "batch": cfg.depth_batch_size, "seed": cfg.seed,
+                     "root": str(root), "preset": cfg.synthetic_preset, "world": WORLD_VERSION, "lib": __version__,
                      "frames": [f.frame for f in train]})
     folder, built = cached_folder("pseudo_lidar_depth", key, train_it)
     return (model if built else load_weights(model, folder / "glpn.safetensors")).to(device)
@@ -211,24 +213,14 @@ def get_teacher(cfg: PseudoLidarKDConfig, train: list[dict], device: torch.devic
     return teacher.to(device).eval(), history
 
 
-def train_student(cfg: PseudoLidarKDConfig, kd: PseudoLidarKD, train: list[dict], device: torch.device,
-                  use: tuple[str, ...] = ("det", "feat", "logit"), checkpoint_dir: Path | None = None,
-                  desc: str = "student") -> list[dict]:
-    """Fine-tune ``kd.student`` (initialised from the teacher) on pseudo-LiDAR through the phases of
-    ``cfg.phases()``; ``use`` switches terms off (weight 0) for the ablations. Returns every step's
-    loss terms (unweighted), with its phase."""
-    require_ground_truth(train, "student training set")
-    return train_kd_phases(kd, train, cfg.phases(), cfg.student_lr, cfg.batch_size, device, cfg.seed, use,
-                           checkpoint_dir, cfg.fingerprint(), desc)
-
-
 def true_depth_clouds(cfg: PseudoLidarKDConfig, root: Path, frames: list[KittiFrame]) -> list[np.ndarray] | None:
     """Pseudo-LiDAR back-projected from the frames' true depth maps (``training/depth_2``, which the
     synthetic world writes; KITTI's object release has none → None): a perfect depth network's points,
     with the same sampling and intensity as GLPN's."""
-    if not all((root / "training" / "depth_2" / f"{f.frame}.png").is_file() for f in frames):
+    names = [f.frame for f in frames]
+    if not has_depth_maps(root, names):
         return None
-    return pseudo_clouds(cfg, read_depth_maps(root, [f.frame for f in frames], frames[0].size), frames, 1.0)
+    return pseudo_clouds(cfg, read_depth_maps(root, names, frames[0].size), frames, 1.0)
 
 
 STUDENT_VARIANTS = {"no KD": ("det",), "KD": ("det", "feat", "logit"),
@@ -237,20 +229,27 @@ STUDENT_VARIANTS = {"no KD": ("det",), "KD": ("det", "feat", "logit"),
 
 def distil_students(cfg: PseudoLidarKDConfig, teacher_kd: PseudoLidarKD, variants: dict[str, tuple[str, ...]],
                     train: list[dict], val: list[dict], val_frames: list[KittiFrame], point_range: tuple[float, ...],
-                    device: torch.device, checkpoint_dir: Path | None = None, prefix: str = "student"):
-    """One student per variant (KD terms used), each a copy of the teacher distilled on ``train``
-    (:func:`train_student`, the teacher outputs cached in ``teacher_kd`` reused) and scored on ``val``.
+                    device: torch.device, checkpoint_dir: Path | None = None, prefix: str = "student",
+                    seeds: list[int] | None = None):
+    """One student per variant (the KD terms it uses; the others weigh 0), each a copy of the teacher
+    fine-tuned on ``train`` through ``cfg.phases()`` (the teacher outputs cached in ``teacher_kd``
+    reused) and scored on ``val``; with ``seeds``, once per seed (keys end ``", seed <n>"``): on a
+    small validation set one seed's difference is a few boxes, the spread says what is noise.
     Returns histories, students, AP|R40 results and predictions, keyed ``"<prefix>, <variant>"``."""
+    require_ground_truth(train, "student training set")
     histories, students, results, predictions = {}, {}, {}, {}
-    for variant, use in variants.items():
-        name = f"{prefix}, {variant}"
-        kd = PseudoLidarKD(teacher_kd.teacher, copy.deepcopy(teacher_kd.teacher),
-                           projection=cfg.feature_projection == "conv1d", temperature=cfg.kd_temperature)
-        kd.teacher_outputs = teacher_kd.teacher_outputs
-        folder = checkpoint_dir / name.replace(" ", "_") if checkpoint_dir else None
-        histories[name] = train_student(cfg, kd, train, device, use, checkpoint_dir=folder, desc=name)
-        students[name] = kd.student
-        results[name], predictions[name] = evaluate(kd.student, val_frames, val, point_range, name)
+    for seed in seeds or [cfg.seed]:
+        for variant, use in variants.items():
+            name = f"{prefix}, {variant}" + (f", seed {seed}" if seeds else "")
+            seed_everything(seed)  # what construction draws (a projection between unequal widths): the seed's
+            kd = PseudoLidarKD(teacher_kd.teacher, copy.deepcopy(teacher_kd.teacher),
+                               projection=cfg.feature_projection == "conv1d", temperature=cfg.kd_temperature)
+            kd.teacher_outputs = teacher_kd.teacher_outputs
+            folder = checkpoint_dir / name.replace(" ", "_") if checkpoint_dir else None
+            histories[name] = train_kd_phases(kd, train, cfg.phases(), cfg.student_lr, cfg.batch_size, device, seed,
+                                              use, folder, cfg.fingerprint(), name)
+            students[name] = kd.student
+            results[name], predictions[name] = evaluate(kd.student, val_frames, val, point_range, name)
     return histories, students, results, predictions
 
 
@@ -268,14 +267,8 @@ def outside_frame(cfg: PseudoLidarKDConfig, reference: KittiFrame) -> tuple[Kitt
     return frame, cfg.image_scale * reference.image.shape[0] / frame.image.shape[0]
 
 
-COMPARED_MODELS = {"MVX-Net": PACKAGED_MVXNET,
-                   "PGD": "mmdet3d::pgd/pgd_r101-caffe_fpn_head-gn_4xb3-4x_kitti-mono3d.py",
-                   "ImVoxelNet": "mmdet3d::imvoxelnet/imvoxelnet_8xb4_kitti-3d-car.py",
-                   "SMOKE": "mmdet3d::smoke/smoke_dla34_dlaneck_gn-all_4xb8-6x_kitti-mono3d.py"}
-
-
 def parameter_table() -> dict[str, float]:
     """Millions of parameters of the seed's comparison models, each built from its packaged config."""
-    count = parameter_millions(COMPARED_MODELS)
+    count = parameter_millions(KITTI_DETECTORS)
     glpn = count_parameters(build_glpn("full")) / 1e6
     return {**count, "GLPN (KITTI)": glpn, "ours: GLPN + MVX-Net": glpn + count["MVX-Net"]}

@@ -74,3 +74,25 @@ def test_each_student_variant_is_a_distilled_copy_and_the_teacher_stays(tiny):
     changed = lambda s: any(not torch.equal(v, before[k]) for k, v in s.state_dict().items() if v.is_floating_point())
     assert changed(students["probe, no KD"]) and changed(students["probe, KD"])
     assert "Car" in results["probe, KD"]
+
+
+def test_with_seeds_every_variant_is_trained_once_per_seed_and_a_seed_gives_one_student(tiny):
+    import torch
+
+    from mmdl_lib.models.detection_kd import PseudoLidarKD
+    from mmdl_lib.openmmlab import build_model, load_config
+    from mmdl_lib.stages import pseudo_lidar_kd as stage
+
+    cfg, _, frames, point_range = tiny
+    torch.manual_seed(0)
+    template = PseudoLidarKD(build_model(load_config(cfg.detector_config)))
+    template.cache_teacher(stage.samples(cfg, frames, None, "lidar", point_range))
+    train = stage.samples(cfg, frames, [f.points_in_view() for f in frames], "pseudo-lidar", point_range)
+    kd_only = {"KD": stage.STUDENT_VARIANTS["KD"]}
+    run = lambda seeds: stage.distil_students(cfg, template, kd_only, train, train, frames, point_range,
+                                              torch.device("cpu"), prefix="probe", seeds=seeds)[1]
+    students = run([3, 4])
+    assert list(students) == ["probe, KD, seed 3", "probe, KD, seed 4"]
+    weights = lambda model: torch.cat([p.detach().flatten() for p in model.parameters()])
+    torch.manual_seed(123)  # whatever ran before: the seed alone decides the student
+    assert torch.equal(weights(run([3])["probe, KD, seed 3"]), weights(students["probe, KD, seed 3"]))
