@@ -91,8 +91,11 @@ def run_epoch(model: torch.nn.Module, loader: Any, loss_fn: LossFn, optimizer: t
               device: torch.device, scheduler: Any = None, grad_clip: float | None = 1.0, amp: bool = True,
               desc: str = "epoch", step_log: list[dict[str, float]] | None = None) -> dict[str, float]:
     """One pass over ``loader``: forward, backward, clip, step. Returns the mean of every loss term;
-    ``step_log`` (a list) receives every step's terms."""
+    ``step_log`` (a list) receives every step's terms. Clipping sees the optimiser's parameters only:
+    a frozen part may hold gradients left from its own training (chapter 03's teacher, trained in the
+    same process), which must not shrink the step."""
     model.train()
+    trained = [p for group in optimizer.param_groups for p in group["params"]]
     sums: dict[str, float] = defaultdict(float)
     count = 0
     for batch in tqdm(loader, desc=desc):
@@ -106,7 +109,7 @@ def run_epoch(model: torch.nn.Module, loader: Any, loss_fn: LossFn, optimizer: t
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            torch.nn.utils.clip_grad_norm_(trained, grad_clip)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
@@ -232,5 +235,6 @@ def fit(
         load_weights(model, Path(checkpoint_dir) / "best.safetensors")
     elif best_state is not None:
         model.load_state_dict(best_state)
+    optimizer.zero_grad(set_to_none=True)  # a trained model carries no gradients into later use
     model.eval()
     return history

@@ -146,3 +146,17 @@ def test_deterministic_kernels_only_when_asked_and_only_on_the_cpu(deterministic
     fit(model, opt, _loss, _problem(), epochs=2, batch_size=8, device=torch.device(device), deterministic=deterministic)
     assert seen == [expected, expected]
     assert not torch.are_deterministic_algorithms_enabled()  # and only inside
+
+
+def test_a_frozen_parameters_old_gradient_neither_clips_the_step_nor_survives_training():
+    def train(stale: bool):
+        model, opt = _model_and_optimizer()
+        model.frozen = torch.nn.Parameter(torch.zeros(3), requires_grad=False)  # outside the optimiser
+        if stale:
+            model.frozen.grad = torch.full((3,), 1e6)  # e.g. left from the frozen part's own training
+        fit(model, opt, _loss, _problem(), epochs=2, batch_size=8, device=torch.device("cpu"), seed=3)
+        return model
+
+    clean, stale = train(False), train(True)
+    assert all(torch.equal(a, b) for a, b in zip(clean.parameters(), stale.parameters()))
+    assert all(p.grad is None for p in clean.parameters() if p.requires_grad)

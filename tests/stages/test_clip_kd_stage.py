@@ -15,4 +15,3 @@ def test_the_student_exports_to_onnx_and_matches_pytorch_on_validation_crops(tin
     assert (tmp_path / "student.onnx").is_file()
     assert report["parity"]["min_cosine"] >= 0.999 and report["parity"]["rows"] == min(64, len(val))
     assert set(report["latency_ms_per_image_cpu"]) == {"batch 1", "batch 8"}
-
