@@ -95,6 +95,7 @@ pipeline(["camera image", "distilled ConvNeXt\nstages 2–4 → H/16×W/16\n(fro
 import pandas as pd
 import torch
 
+from mmdl_lib.book.upstream import find_or_train_distilled, latest_grounding
 from mmdl_lib.models.grounding import load_grounding
 from mmdl_lib.models.student import load_student
 from mmdl_lib.models.teacher import CLIPTeacher
@@ -109,10 +110,10 @@ seed_everything(cfg.seed)
 run = Run.start("talk2car", cfg.profile, cfg.seed, resume=cfg.resume)
 splits = talk2car.load_splits(cfg, talk2car.resolve_talk2car_root(cfg))
 if cfg.mode == "test":
-    model, grounding_meta = load_grounding(talk2car.latest_grounding(cfg))
+    model, grounding_meta = load_grounding(latest_grounding(cfg))
     encoder_folder = grounding_meta["encoder"]
 else:
-    encoder_folder = talk2car.find_or_train_distilled(cfg, chapter01_output=run.folder / "chapter01.ipynb")
+    encoder_folder = find_or_train_distilled(cfg, chapter01_output=run.folder / "chapter01.ipynb")
 encoder, encoder_meta = load_student(encoder_folder)
 if cfg.mode == "test":
     encoder = model.encoder  # the grounding model's own: fine-tuned when it was trained end to end

@@ -379,10 +379,10 @@ if cfg.visualize:
 
 # %%
 from mmdl_lib.engine.detection import predict_samples
-from mmdl_lib.openmmlab.kitti import KittiFrame
+from mmdl_lib.openmmlab.kitti import KittiFrame, other_camera_frame
 
 if cfg.visualize:
-    outside, outside_scale = stage.outside_frame(cfg, frames["train"][0])
+    outside, outside_scale = other_camera_frame(cfg.seed + 1, frames["train"][0], cfg.image_scale)
     outside_depth = stage.predict_depths(cfg, depth_model, [outside], torch_device)
     wrong = KittiFrame(outside.frame, outside.image, frames["train"][0].calib, outside.objects, outside.points)
     panels = {}
@@ -400,7 +400,9 @@ if cfg.visualize:
 # config and counted (random weights: nothing downloads).
 
 # %%
-parameters = stage.parameter_table()
+from mmdl_lib.openmmlab.configs import kitti_parameter_table
+
+parameters = kitti_parameter_table()
 pd.Series(parameters, name="parameters (M)").round(1).to_frame()
 
 # %% [markdown]

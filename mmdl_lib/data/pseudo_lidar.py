@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError, MMDLError
-from .kitti import KittiCalib
+from .kitti import KittiCalib, has_depth_maps, read_depth_maps
 
 
 def camera_to_velodyne(calib: KittiCalib) -> np.ndarray:
@@ -159,3 +159,15 @@ def write_velodyne(path: str | Path, points: np.ndarray) -> Path:
     points.tofile(partial)
     os.replace(partial, path)
     return path
+
+
+def true_depth_clouds(root: str | Path, frames: list, keep_ratio: float, intensity: float, max_depth: float,
+                      seed: int = 0) -> list[np.ndarray] | None:
+    """Pseudo-LiDAR back-projected from the true depth maps of ``frames`` (KITTI frames: ``frame``,
+    ``calib``, ``size``) in ``root/training/depth_2``, which the synthetic world writes — a perfect
+    depth network's points (chapter 03); None when a frame has no map (KITTI's object release)."""
+    names = [f.frame for f in frames]
+    if not has_depth_maps(root, names):
+        return None
+    return clouds_from_depths(read_depth_maps(root, names, frames[0].size), [f.calib for f in frames],
+                              [f.size for f in frames], 1.0, keep_ratio, intensity, max_depth, seed)

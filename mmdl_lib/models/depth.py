@@ -10,7 +10,8 @@ which is why :func:`predict_depth` can override it (chapter 03 shows what a wron
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -119,3 +120,27 @@ def depth_loss(model, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, tor
     """GLPN's own scale-invariant log loss (``labels`` → ``loss``; pixels with depth 0 are ignored)."""
     pixels, target = batch
     return {"total": model(pixel_values=pixels, labels=target).loss}
+
+
+def cached_trained_glpn(architecture: str, data: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+                        size: tuple[int, int], epochs: int, lr: float, batch_size: int, device: torch.device,
+                        seed: int = 0, data_key: dict[str, Any] | None = None):
+    """GLPN of ``architecture`` trained by :func:`train_depth` on ``data()`` (uint8 images and depth
+    maps, read only when it must train), cached under its settings and ``data_key`` (what identifies
+    the data); a later call loads the weights (chapter 03's smoke depth network)."""
+    from ..cache import cache_key, cached_folder
+    from ..engine import load_weights, save_weights
+    from ..runtime import seed_everything
+
+    model = build_glpn(architecture)
+
+    def train_it(folder: Path) -> None:
+        seed_everything(seed)
+        images, depth = data()
+        train_depth(model, images, depth, size, epochs, lr, device, seed, folder / "checkpoints", batch_size=batch_size)
+        save_weights(model, folder / "glpn.safetensors")
+
+    key = cache_key({"architecture": architecture, "augment": "flip", "size": size, "epochs": epochs, "lr": lr,
+                     "batch": batch_size, "seed": seed, **(data_key or {})})
+    folder, built = cached_folder("pseudo_lidar_depth", key, train_it)
+    return model if built else load_weights(model, folder / "glpn.safetensors")

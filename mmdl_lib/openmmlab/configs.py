@@ -100,6 +100,17 @@ def parameter_millions(configs: dict[str, str], registry: str = "mmdet3d") -> di
             for name, path in configs.items()}
 
 
+def kitti_parameter_table() -> dict[str, float]:
+    """Chapter 03's version of the seed's parameter table: millions of parameters of each model of
+    :data:`KITTI_DETECTORS` and of GLPN (KITTI), each built from its packaged config, and their sum."""
+    from ..metrics.cost import count_parameters
+    from ..models.depth import build_glpn
+
+    count = parameter_millions(KITTI_DETECTORS)
+    glpn = count_parameters(build_glpn("full")) / 1e6
+    return {**count, "GLPN (KITTI)": glpn, "ours: GLPN + MVX-Net": glpn + count["MVX-Net"]}
+
+
 @contextmanager
 def quiet_mmengine(level: int = logging.WARNING):
     """mmengine logs one line per parameter when it initialises a model (INFO) or builds an

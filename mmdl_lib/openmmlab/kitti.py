@@ -86,6 +86,16 @@ def load_frame(root: str | Path, frame: str, part: str = "training") -> KittiFra
                       read_velodyne(folder / "velodyne" / f"{frame}.bin"))
 
 
+def other_camera_frame(seed: int, reference: KittiFrame, image_scale: float) -> tuple[KittiFrame, float]:
+    """A frame from another camera (the synthetic world's ``tiny`` KITTI set: its own focal length,
+    image size and calibration) and the image scale that gives a detector trained on ``reference``'s
+    frames at ``image_scale`` the image height it was trained on (chapter 03)."""
+    from ..synth import ensure_synthetic
+
+    frame = load_frame(ensure_synthetic("kitti", "tiny", seed), "000000")
+    return frame, image_scale * reference.image.shape[0] / frame.image.shape[0]
+
+
 def load_split(root: str | Path, split: str, max_frames: int | None = None) -> list[KittiFrame]:
     """The frames of ``ImageSets/<split>.txt`` (an empty or missing split is an error naming the file),
     the first ``max_frames`` of them when given."""

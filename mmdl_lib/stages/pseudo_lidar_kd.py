@@ -5,8 +5,9 @@ small one trained here and cached), :func:`predict_depths`, :func:`~mmdl_lib.dat
 :func:`pseudo_clouds` (written as velodyne ``.bin`` files), :func:`samples` (the same labels for
 every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`distil_students`
 (image + pseudo-LiDAR, the seed's two-phase KD schedule, one student per variant; also
-on :func:`true_depth_clouds`; over several seeds for the spread), :func:`evaluate` (mmdet3d's
-KITTI AP|R40) and :func:`parameter_table`.
+on :func:`true_depth_clouds`; over several seeds for the spread) and :func:`evaluate` (mmdet3d's
+KITTI AP|R40); the seed's parameter table is :func:`~mmdl_lib.openmmlab.configs.kitti_parameter_table`
+and the frame from another camera :func:`~mmdl_lib.openmmlab.kitti.other_camera_frame`.
 Models, losses, metrics and figures live in their modules.
 """
 
@@ -23,23 +24,22 @@ import torch
 from .. import __version__
 from ..cache import cache_key, cached_folder
 from ..config import StageConfig
-from ..data.kitti import has_depth_maps, read_depth_maps
-from ..data.pseudo_lidar import clouds_from_depths
-from ..engine import load_weights, save_weights
+from ..data.kitti import read_depth_maps
+from ..data.pseudo_lidar import clouds_from_depths, true_depth_clouds as true_depth_points
+from ..engine import save_weights
 from ..engine.detection import evaluate_kitti, train_detector, train_kd_phases
 from ..errors import ConfigError
 from ..losses.detection_kd import KDWeights
-from ..metrics.cost import count_parameters
-from ..models.depth import build_glpn, network_size, predict_depth, train_depth
+from ..models.depth import build_glpn, cached_trained_glpn, network_size, predict_depth
 from ..models.detection_kd import PseudoLidarKD
 from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint, op_status
-from ..openmmlab.configs import KITTI_DETECTORS, PACKAGED_MVXNET, parameter_millions
+from ..openmmlab.configs import PACKAGED_MVXNET
 from ..openmmlab.checkpoints import load_detector_weights
-from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, detector_sample, frame_images, load_frame, load_split,
+from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, detector_sample, frame_images, load_split,
                                require_ground_truth)
 from ..paths import dataset_root
 from ..runtime import seed_everything
-from ..synth import WORLD_VERSION, ensure_synthetic
+from ..synth import WORLD_VERSION
 
 @dataclass
 class PseudoLidarKDConfig(StageConfig):
@@ -140,24 +140,14 @@ def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path,
     """GLPN with KITTI weights (full), or GLPN trained on the training frames' ``depth_2`` maps with its
     scale-invariant log loss (smoke's small one), cached under its settings and data; with neither
     weights nor epochs (the rehearsal) the random network."""
-    model = build_glpn(cfg.depth_architecture, pretrained=cfg.depth_pretrained)
     if cfg.depth_pretrained or not cfg.depth_epochs:
-        return model.to(device)
-    size = network_size((cfg.depth_width, cfg.depth_height))
-
-    def train_it(folder: Path) -> None:
-        seed_everything(cfg.seed)
-        depth = torch.from_numpy(read_depth_maps(root, [f.frame for f in train], train[0].size))
-        train_depth(model, frame_images(train), depth, size, cfg.depth_epochs, cfg.depth_lr, device, cfg.seed,
-                    folder / "checkpoints", batch_size=cfg.depth_batch_size)
-        save_weights(model, folder / "glpn.safetensors")
-
-    key = cache_key({"architecture": cfg.depth_architecture, "augment": "flip", "size": size,
-                     "epochs": cfg.depth_epochs, "lr": cfg.depth_lr, "batch": cfg.depth_batch_size, "seed": cfg.seed,
-                     "root": str(root), "preset": cfg.synthetic_preset, "world": WORLD_VERSION, "lib": __version__,
-                     "frames": [f.frame for f in train]})
-    folder, built = cached_folder("pseudo_lidar_depth", key, train_it)
-    return (model if built else load_weights(model, folder / "glpn.safetensors")).to(device)
+        return build_glpn(cfg.depth_architecture, pretrained=cfg.depth_pretrained).to(device)
+    frames = [f.frame for f in train]
+    data = lambda: (frame_images(train), torch.from_numpy(read_depth_maps(root, frames, train[0].size)))
+    return cached_trained_glpn(cfg.depth_architecture, data, network_size((cfg.depth_width, cfg.depth_height)),
+                               cfg.depth_epochs, cfg.depth_lr, cfg.depth_batch_size, device, cfg.seed,
+                               {"root": str(root), "preset": cfg.synthetic_preset, "world": WORLD_VERSION,
+                                "lib": __version__, "frames": frames}).to(device)
 
 
 def predict_depths(cfg: PseudoLidarKDConfig, model, frames: list[KittiFrame], device: torch.device) -> np.ndarray:
@@ -214,13 +204,8 @@ def get_teacher(cfg: PseudoLidarKDConfig, train: list[dict], device: torch.devic
 
 
 def true_depth_clouds(cfg: PseudoLidarKDConfig, root: Path, frames: list[KittiFrame]) -> list[np.ndarray] | None:
-    """Pseudo-LiDAR back-projected from the frames' true depth maps (``training/depth_2``, which the
-    synthetic world writes; KITTI's object release has none → None): a perfect depth network's points,
-    with the same sampling and intensity as GLPN's."""
-    names = [f.frame for f in frames]
-    if not has_depth_maps(root, names):
-        return None
-    return pseudo_clouds(cfg, read_depth_maps(root, names, frames[0].size), frames, 1.0)
+    """The frames' true-depth pseudo-LiDAR (``depth_2``), sampled like GLPN's; None without the maps."""
+    return true_depth_points(root, frames, cfg.keep_ratio, cfg.pseudo_intensity, cfg.max_point_depth, cfg.seed)
 
 
 STUDENT_VARIANTS = {"no KD": ("det",), "KD": ("det", "feat", "logit"),
@@ -257,18 +242,3 @@ def evaluate(model: torch.nn.Module, frames: list[KittiFrame], samples_: list[di
              point_range: tuple[float, ...], desc: str = "evaluate") -> tuple[dict, list]:
     """KITTI AP|R40 of ``model`` on ``samples_`` (mmdet3d's ``kitti_eval``) and its predictions."""
     return evaluate_kitti(model, frames, samples_, point_range, KITTI_CLASSES, desc)
-
-
-def outside_frame(cfg: PseudoLidarKDConfig, reference: KittiFrame) -> tuple[KittiFrame, float]:
-    """A frame from another camera (the synthetic world's ``tiny`` KITTI set: its own focal length,
-    image size and calibration) and the image scale that gives the detector the image height it
-    was trained on."""
-    frame = load_frame(ensure_synthetic("kitti", "tiny", cfg.seed + 1), "000000")
-    return frame, cfg.image_scale * reference.image.shape[0] / frame.image.shape[0]
-
-
-def parameter_table() -> dict[str, float]:
-    """Millions of parameters of the seed's comparison models, each built from its packaged config."""
-    count = parameter_millions(KITTI_DETECTORS)
-    glpn = count_parameters(build_glpn("full")) / 1e6
-    return {**count, "GLPN (KITTI)": glpn, "ours: GLPN + MVX-Net": glpn + count["MVX-Net"]}

@@ -1,7 +1,8 @@
 """Chapter 02: Talk2Car grounding — command → box (seed 000, stage 2).
 
-Steps the notebook calls: :func:`find_or_train_distilled` (chapter 01's encoder; chapter 01's own
-notebook is executed first when no run exists), :func:`load_splits`, :func:`extract_features`,
+Steps the notebook calls: :func:`~mmdl_lib.book.upstream.find_or_train_distilled` (chapter 01's
+encoder; chapter 01's own notebook is executed first when no run exists), :func:`load_splits`,
+:func:`extract_features`,
 :func:`train_grounding` (model choice on a held-out part of the training split),
 :func:`compare_finetuning` (:func:`finetune_grounding` end to end, and the head alone as its
 control), :func:`imagenet_style_encoder` for the comparison of initialisations,
@@ -26,7 +27,6 @@ from ..engine import fit
 from ..engine.inference import batched_outputs
 from ..engine.pretrain import imagenet_initialised_encoder
 from ..engine.trainer import one_cycle_adamw
-from ..errors import MMDLError
 from ..losses.grounding import Talk2CarLoss, grounding_loss
 from ..metrics.boxes import grounding_metrics
 from ..metrics.cost import cost_per_command
@@ -34,7 +34,6 @@ from ..models.grounding import Talk2CarModel, ViTGroundingModel, build_head, hea
 from ..models.student import StudentConfig
 from ..models.teacher import CLIPTeacher
 from ..paths import dataset_root
-from ..records import latest_run_folder
 from ..runtime import seed_everything
 from .clip_kd import ClipKDConfig
 
@@ -106,38 +105,6 @@ def resolve_talk2car_root(cfg: Talk2CarConfig) -> Path:
 def load_splits(cfg: Talk2CarConfig, root: Path) -> Talk2CarSplits:
     return load_talk2car_splits(root, (cfg.image_width, cfg.image_height), cfg.holdout_fraction, cfg.seed,
                                 preload=cfg.profile == "smoke")
-
-
-def find_or_train_distilled(cfg: Talk2CarConfig, chapter01_output: Path | None = None) -> Path:
-    """Chapter 01's output folder: ``distilled`` if given, else the newest run; in mode "all" with
-    no run, chapter 01's notebook is executed first (without its comparisons) into ``chapter01_output``."""
-    name = "student_multiscale" if cfg.encoder_variant == "multiscale" else "student"
-    if cfg.distilled:
-        folder = Path(cfg.distilled)
-        return folder / name if (folder / name / "student_config.json").is_file() else folder
-    latest = latest_run_folder("clip_kd", cfg.profile, rehearsal=cfg.rehearse)
-    if latest is None or not (latest / name / "student_config.json").is_file():
-        if cfg.mode != "all":
-            raise MMDLError(f"no chapter-01 run of profile {cfg.profile!r} with a {cfg.encoder_variant} student: "
-                            "run chapter 01, pass distilled=<folder>, or use mode='all'")
-        from ..book.notebooks import execute, resolve_notebook
-
-        execute(resolve_notebook("01"), {"profile": cfg.profile, "seed": cfg.seed, "ablation": False,
-                                         "multiscale_variant": cfg.encoder_variant == "multiscale",
-                                         **({"rehearse": True} if cfg.rehearse else {})},
-                output=chapter01_output)
-        latest = latest_run_folder("clip_kd", cfg.profile, rehearsal=cfg.rehearse)
-    return latest / name
-
-
-def latest_grounding(cfg: Talk2CarConfig) -> Path:
-    if cfg.grounding_checkpoint:
-        return Path(cfg.grounding_checkpoint)
-    latest = latest_run_folder("talk2car", cfg.profile, rehearsal=cfg.rehearse)
-    if latest is None or not (latest / "grounding" / "grounding_config.json").is_file():
-        raise MMDLError(f"mode 'test' needs a trained grounding model: no chapter-02 run of profile "
-                        f"{cfg.profile!r}; run with mode='all' first or pass grounding_checkpoint")
-    return latest / "grounding"
 
 
 def imagenet_style_encoder(cfg: Talk2CarConfig, config: StudentConfig, device: torch.device) -> torch.nn.Module:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from mmdl_lib.book import upstream
 from mmdl_lib.errors import ConfigError, MMDLError
 from mmdl_lib.stages import clip_kd, talk2car
 
@@ -29,9 +30,9 @@ def test_talk2car_config_validation(kwargs, message):
 def test_training_without_a_chapter_01_run_says_what_to_do(isolated_home):
     cfg = talk2car.Talk2CarConfig.from_profile("smoke", mode="train")
     with pytest.raises(MMDLError, match="run chapter 01"):
-        talk2car.find_or_train_distilled(cfg)
+        upstream.find_or_train_distilled(cfg)
     with pytest.raises(MMDLError, match="mode 'test' needs a trained grounding model"):
-        talk2car.latest_grounding(talk2car.Talk2CarConfig.from_profile("smoke", mode="test"))
+        upstream.latest_grounding(talk2car.Talk2CarConfig.from_profile("smoke", mode="test"))
 
 
 def test_full_profile_without_coco_names_the_missing_file(isolated_home):
@@ -57,8 +58,8 @@ def test_mode_all_without_a_chapter_01_run_executes_chapter_01s_notebook(isolate
 
     monkeypatch.setattr(notebooks, "execute", fake_execute)
     cfg = talk2car.Talk2CarConfig.from_profile("smoke", seed=3)
-    folder = talk2car.find_or_train_distilled(cfg, chapter01_output=tmp_path / "chapter01.ipynb")
+    folder = upstream.find_or_train_distilled(cfg, chapter01_output=tmp_path / "chapter01.ipynb")
     assert calls == [("01_clip_kd.ipynb", {"profile": "smoke", "seed": 3, "ablation": False,
                                            "multiscale_variant": True}, tmp_path / "chapter01.ipynb")]
     assert folder.name == "student_multiscale" and folder.parent.parent.name == "clip_kd"
-    assert talk2car.find_or_train_distilled(cfg) == folder and len(calls) == 1  # the run is found next time
+    assert upstream.find_or_train_distilled(cfg) == folder and len(calls) == 1  # the run is found next time
