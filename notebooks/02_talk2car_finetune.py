@@ -211,7 +211,7 @@ if cfg.compare and cfg.mode != "test":
         "projection head": dict(head="projection"),
         "minilm text": dict(text="minilm"),
         "ImageNet-style encoder": dict(encoder=talk2car.imagenet_style_encoder(cfg, encoder.config, torch_device)),
-        "random encoder": dict(encoder=random_init(encoder.config)),
+        "random encoder": dict(encoder=random_init(encoder.config, seed=cfg.seed)),
     }
     for name, change in variants.items():
         enc = change.get("encoder", encoder)

@@ -134,9 +134,18 @@ def build_student(config: StudentConfig) -> Student:
     return cls(config).to(memory_format=torch.channels_last)
 
 
-def random_init(config: StudentConfig) -> Student:
-    """The same architecture with random weights (chapter 02's "random encoder" comparison)."""
-    return build_student(StudentConfig(**{**asdict(config), "pretrained": False}))
+def random_init(config: StudentConfig, seed: int | None = None) -> Student:
+    """The same architecture with random weights (chapter 02's "random encoder" comparison).
+
+    With ``seed`` the weights are drawn from that seed alone, leaving torch's global generator as it
+    was: otherwise they depend on everything that drew before (whether an encoder was trained in
+    this process or loaded from the cache)."""
+    untrained = StudentConfig(**{**asdict(config), "pretrained": False})
+    if seed is None:
+        return build_student(untrained)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_student(untrained)
 
 
 def save_student(model: Student, folder: str | Path, extra: dict | None = None) -> Path:
