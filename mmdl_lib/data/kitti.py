@@ -149,3 +149,18 @@ def has_depth_maps(root: str | Path, frames: list[str]) -> bool:
 def read_depth_maps(root: str | Path, frames: list[str], size: tuple[int, int] | None = None) -> np.ndarray:
     """``training/depth_2`` maps of ``frames`` stacked (N, H, W) in metres, each checked to be ``size`` (w, h)."""
     return np.stack([read_depth(Path(root) / "training" / "depth_2" / f"{frame}.png", size) for frame in frames])
+
+
+def object_pixels(depth: np.ndarray, obj: KittiObject) -> np.ndarray:
+    """Mask (H, W) of the pixels of ``obj`` in the true ``depth`` map (H, W): inside its 2D box and
+    at a depth its 3D box can have — its bottom-centre ``z`` ± half its footprint's diagonal and half
+    a metre — so the road and the buildings seen past its box edges are left out (chapter 03)."""
+    height, width = depth.shape
+    left, top, right, bottom = obj.bbox
+    rows = slice(max(0, int(np.floor(top))), min(height, int(np.ceil(bottom)) + 1))
+    cols = slice(max(0, int(np.floor(left))), min(width, int(np.ceil(right)) + 1))
+    reach = float(np.hypot(obj.dimensions[1], obj.dimensions[2])) / 2 + 0.5
+    mask = np.zeros(depth.shape, dtype=bool)
+    window = depth[rows, cols]
+    mask[rows, cols] = (window > 0) & (np.abs(window - obj.location[2]) <= reach)
+    return mask

@@ -2,7 +2,8 @@
 
 Full profile: the KITTI checkpoint ``vinvino02/glpn-kitti`` (a MiT-b4 encoder, depths up to 80 m).
 Smoke: the same architecture at a small width and depth, built from a config and trained here on
-the synthetic ``depth_2`` maps with GLPN's own scale-invariant log loss. GLPN's head ends in
+the synthetic ``depth_2`` maps with GLPN's own scale-invariant log loss and a gradient-matching term
+(:mod:`mmdl_lib.losses.depth`: without it a car comes out as a ramp on the road). GLPN's head ends in
 ``sigmoid · max_depth``: the ``max_depth`` the model runs with sets the scale of every prediction,
 which is why :func:`predict_depth` can override it (chapter 03 shows what a wrong value does).
 """
@@ -10,6 +11,7 @@ which is why :func:`predict_depth` can override it (chapter 03 shows what a wron
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..losses.depth import gradient_matching_loss
 from ..progress import tqdm
 
 GLPN_KITTI = "vinvino02/glpn-kitti"
@@ -92,18 +95,20 @@ def resize_depth_targets(depth: torch.Tensor, size: tuple[int, int]) -> torch.Te
 
 def train_depth(model, images: torch.Tensor, depth: torch.Tensor, size: tuple[int, int], epochs: int, lr: float,
                 device: torch.device, seed: int = 0, checkpoint_dir=None, batch_size: int = 8,
-                flip: bool = True) -> list[dict]:
+                flip: bool = True, gradient_weight: float = 0.0) -> list[dict]:
     """Train GLPN on uint8 images (N, 3, H, W) and depth maps (N, H, W; 0 = none) at ``size`` (w, h)
-    with its scale-invariant log loss, AdamW and a one-cycle schedule (the book's ``fit``);
-    ``flip`` mirrors a random half of every batch left–right (a mirrored road is a road: GLPN's own
-    training flips too)."""
+    with its scale-invariant log loss plus ``gradient_weight`` × the gradient-matching loss
+    (:mod:`mmdl_lib.losses.depth`), AdamW and a one-cycle schedule (the book's ``fit``); ``flip``
+    mirrors a random half of every batch left–right (a mirrored road is a road: GLPN's own training
+    flips too)."""
     from ..engine import fit
     from ..engine.trainer import one_cycle_adamw
 
     pixels = F.interpolate(normalise(images), size=(size[1], size[0]), mode="bilinear", align_corners=False)
     data = list(zip(pixels, resize_depth_targets(depth, size)))
     optimizer, scheduler = one_cycle_adamw(model.parameters(), lr, epochs, len(data), batch_size)
-    return fit(model, optimizer, depth_loss, data, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
+    loss = partial(depth_loss, gradient_weight=gradient_weight)
+    return fit(model, optimizer, loss, data, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
                collate_fn=random_flips if flip else None, scheduler=scheduler, checkpoint_dir=checkpoint_dir,
                amp=False, desc="depth network")
 
@@ -116,15 +121,21 @@ def random_flips(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.
     return pixels, depth
 
 
-def depth_loss(model, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """GLPN's own scale-invariant log loss (``labels`` → ``loss``; pixels with depth 0 are ignored)."""
+def depth_loss(model, batch: tuple[torch.Tensor, torch.Tensor],
+               gradient_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """GLPN's own scale-invariant log loss (``labels`` → ``loss``; pixels with depth 0 are ignored),
+    plus ``gradient_weight`` × :func:`~mmdl_lib.losses.depth.gradient_matching_loss` when positive."""
     pixels, target = batch
-    return {"total": model(pixel_values=pixels, labels=target).loss}
+    out = model(pixel_values=pixels, labels=target)
+    if gradient_weight <= 0:
+        return {"total": out.loss}
+    gradient = gradient_matching_loss(out.predicted_depth, target)
+    return {"silog": out.loss, "gradient": gradient, "total": out.loss + gradient_weight * gradient}
 
 
 def cached_trained_glpn(architecture: str, data: Callable[[], tuple[torch.Tensor, torch.Tensor]],
                         size: tuple[int, int], epochs: int, lr: float, batch_size: int, device: torch.device,
-                        seed: int = 0, data_key: dict[str, Any] | None = None):
+                        seed: int = 0, data_key: dict[str, Any] | None = None, gradient_weight: float = 0.0):
     """GLPN of ``architecture`` trained by :func:`train_depth` on ``data()`` (uint8 images and depth
     maps, read only when it must train), cached under its settings and ``data_key`` (what identifies
     the data); a later call loads the weights (chapter 03's smoke depth network)."""
@@ -137,10 +148,14 @@ def cached_trained_glpn(architecture: str, data: Callable[[], tuple[torch.Tensor
     def train_it(folder: Path) -> None:
         seed_everything(seed)
         images, depth = data()
-        train_depth(model, images, depth, size, epochs, lr, device, seed, folder / "checkpoints", batch_size=batch_size)
+        train_depth(model, images, depth, size, epochs, lr, device, seed, folder / "checkpoints", batch_size=batch_size,
+                    gradient_weight=gradient_weight)
         save_weights(model, folder / "glpn.safetensors")
 
-    key = cache_key({"architecture": architecture, "augment": "flip", "size": size, "epochs": epochs, "lr": lr,
-                     "batch": batch_size, "seed": seed, **(data_key or {})})
+    settings = {"architecture": architecture, "augment": "flip", "size": size, "epochs": epochs, "lr": lr,
+                "batch": batch_size, "seed": seed, **(data_key or {})}
+    if gradient_weight > 0:  # the key of a network trained without it stays what it was
+        settings["gradient_weight"] = gradient_weight
+    key = cache_key(settings)
     folder, built = cached_folder("pseudo_lidar_depth", key, train_it)
     return model if built else load_weights(model, folder / "glpn.safetensors")

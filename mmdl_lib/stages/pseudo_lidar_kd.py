@@ -5,8 +5,9 @@ small one trained here and cached), :func:`predict_depths`, :func:`~mmdl_lib.dat
 :func:`pseudo_clouds` (written as velodyne ``.bin`` files), :func:`samples` (the same labels for
 every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`distil_students`
 (image + pseudo-LiDAR, the seed's two-phase KD schedule, one student per variant; also
-on :func:`true_depth_clouds`; over several seeds for the spread) and :func:`evaluate` (mmdet3d's
-KITTI AP|R40); the seed's parameter table is :func:`~mmdl_lib.openmmlab.configs.kitti_parameter_table`
+on :func:`true_depth_clouds`; over several seeds for the spread), :func:`evaluate` (mmdet3d's
+KITTI AP|R40) and :func:`depth_error_tolerance` (the teacher under per-object depth errors); the
+seed's parameter table is :func:`~mmdl_lib.openmmlab.configs.kitti_parameter_table`
 and the frame from another camera :func:`~mmdl_lib.openmmlab.kitti.other_camera_frame`.
 Models, losses, metrics and figures live in their modules.
 """
@@ -25,11 +26,12 @@ from .. import __version__
 from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.kitti import read_depth_maps
-from ..data.pseudo_lidar import clouds_from_depths, true_depth_clouds as true_depth_points
+from ..data.pseudo_lidar import clouds_from_depths, perturb_object_depths, true_depth_clouds as true_depth_points
 from ..engine import save_weights
 from ..engine.detection import evaluate_kitti, train_detector, train_kd_phases
 from ..errors import ConfigError
 from ..losses.detection_kd import KDWeights
+from ..metrics.depth import object_depth_errors
 from ..models.depth import build_glpn, cached_trained_glpn, network_size, predict_depth
 from ..models.detection_kd import PseudoLidarKD
 from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint, op_status
@@ -56,6 +58,7 @@ class PseudoLidarKDConfig(StageConfig):
     depth_epochs: int = 0
     depth_lr: float = 2e-3
     depth_batch_size: int = 8
+    depth_gradient_weight: float = 0.0  # + this × the gradient-matching loss (sharp cars) when training GLPN here
     depth_max_depth: int | None = None  # run GLPN's head with this max_depth; 10 = transformers' default
     depth_scale: float | None = None  # None → estimated from LiDAR (median ratio); the seed used 8.0
     keep_ratio: float = 0.1  # share of the pixels kept as points (the seed's 10 %)
@@ -72,6 +75,7 @@ class PseudoLidarKDConfig(StageConfig):
     compare: bool = True  # also the student with each KD term alone
     true_depth_students: bool = True  # also both students on pseudo-LiDAR from true depth, where the data has it
     student_seeds: list[int] | None = None  # also the no-KD and KD students once per seed: the comparison's spread
+    depth_error_sds: list[float] | None = None  # per-object depth errors to score the teacher under; None → 5 %, 15 %
     max_frames: int | None = None  # at most this many frames per split (the rehearsal's handful)
     visualize: bool = True
 
@@ -79,6 +83,7 @@ class PseudoLidarKDConfig(StageConfig):
         "smoke": {"detector_config": "mvxnet_kitti_smoke", "image_scale": 0.5, "depth_architecture": "smoke",
                   "depth_pretrained": False,
                   "depth_width": 192, "depth_height": 64, "depth_epochs": 20, "depth_lr": 4e-3, "depth_batch_size": 4,
+                  "depth_gradient_weight": 3.0,
                   "teacher_epochs": 5,
                   "phase_epochs": [1, 1], "batch_size": 4, "lr": 2e-3, "student_lr": 1e-3},
         "full": {},
@@ -91,6 +96,9 @@ class PseudoLidarKDConfig(StageConfig):
         if self.depth_pretrained and self.depth_architecture != "full":
             raise ConfigError(f"depth_pretrained: KITTI weights exist for the full GLPN only, not depth_architecture "
                               f"{self.depth_architecture!r}")
+
+    def error_sds(self) -> list[float]:
+        return [0.05, 0.15] if self.depth_error_sds is None else self.depth_error_sds
 
     def phases_epochs(self) -> list[int]:
         return self.phase_epochs or [20, 10]
@@ -138,7 +146,8 @@ def load_frames(cfg: PseudoLidarKDConfig, root: Path) -> dict[str, list[KittiFra
 
 def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path, device: torch.device):
     """GLPN with KITTI weights (full), or GLPN trained on the training frames' ``depth_2`` maps with its
-    scale-invariant log loss (smoke's small one), cached under its settings and data; with neither
+    scale-invariant log loss and ``depth_gradient_weight`` × the gradient-matching loss (smoke's small
+    one), cached under its settings and data; with neither
     weights nor epochs (the rehearsal) the random network."""
     if cfg.depth_pretrained or not cfg.depth_epochs:
         return build_glpn(cfg.depth_architecture, pretrained=cfg.depth_pretrained).to(device)
@@ -147,7 +156,7 @@ def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path,
     return cached_trained_glpn(cfg.depth_architecture, data, network_size((cfg.depth_width, cfg.depth_height)),
                                cfg.depth_epochs, cfg.depth_lr, cfg.depth_batch_size, device, cfg.seed,
                                {"root": str(root), "preset": cfg.synthetic_preset, "world": WORLD_VERSION,
-                                "lib": __version__, "frames": frames}).to(device)
+                                "lib": __version__, "frames": frames}, cfg.depth_gradient_weight).to(device)
 
 
 def predict_depths(cfg: PseudoLidarKDConfig, model, frames: list[KittiFrame], device: torch.device) -> np.ndarray:
@@ -206,6 +215,22 @@ def get_teacher(cfg: PseudoLidarKDConfig, train: list[dict], device: torch.devic
 def true_depth_clouds(cfg: PseudoLidarKDConfig, root: Path, frames: list[KittiFrame]) -> list[np.ndarray] | None:
     """The frames' true-depth pseudo-LiDAR (``depth_2``), sampled like GLPN's; None without the maps."""
     return true_depth_points(root, frames, cfg.keep_ratio, cfg.pseudo_intensity, cfg.max_point_depth, cfg.seed)
+
+
+def depth_error_tolerance(cfg: PseudoLidarKDConfig, model: torch.nn.Module, truth: np.ndarray,
+                          frames: list[KittiFrame], point_range: tuple[float, ...]) -> dict[float, dict]:
+    """``model``'s AP|R40 on true-depth pseudo-LiDAR whose objects each lie ``sd`` off in relative
+    depth (:func:`~mmdl_lib.data.pseudo_lidar.perturb_object_depths`), for each of ``cfg.error_sds()``:
+    how good a depth network must be, with every shape kept. ``truth``: the frames' depth maps."""
+    objects = [f.objects for f in frames]
+    scored = {}
+    for sd in cfg.error_sds():
+        depth = perturb_object_depths(truth, objects, sd, cfg.seed)
+        points = samples(cfg, frames, pseudo_clouds(cfg, depth, frames, 1.0), "perturbed true-depth pseudo-lidar",
+                         point_range)
+        ap, _ = evaluate(model, frames, points, point_range, f"objects ±{sd:.0%}")
+        scored[sd] = {"ap": ap, "car_errors": object_depth_errors(depth, truth, objects)}
+    return scored
 
 
 STUDENT_VARIANTS = {"no KD": ("det",), "KD": ("det", "feat", "logit"),

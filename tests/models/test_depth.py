@@ -34,3 +34,18 @@ def test_random_flips_mirror_image_and_depth_together():
     assert all(torch.equal(p[:, 0] + 100, d) for p, d in flips)  # still aligned after every flip
     mirrored = [bool(torch.equal(p[0], pixels[0].flip(-1))) for p, _ in flips]
     assert any(mirrored) and not all(mirrored)
+
+
+def test_the_depth_loss_adds_the_weighted_gradient_term_to_glpns_own():
+    from mmdl_lib.models.depth import depth_loss
+
+    torch.manual_seed(0)
+    model = build_glpn("smoke")
+    pixels = torch.randn(2, 3, 64, 64)
+    target = torch.rand(2, 64, 64) * 40 + 5
+    target[:, :10] = 0  # pixels without depth
+    plain = depth_loss(model, (pixels, target))
+    assert set(plain) == {"total"}
+    parts = depth_loss(model, (pixels, target), gradient_weight=2.0)
+    assert torch.allclose(parts["silog"], plain["total"])  # GLPN's own loss, unchanged
+    assert parts["gradient"] > 0 and torch.allclose(parts["total"], parts["silog"] + 2.0 * parts["gradient"])

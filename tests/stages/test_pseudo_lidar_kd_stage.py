@@ -96,3 +96,23 @@ def test_with_seeds_every_variant_is_trained_once_per_seed_and_a_seed_gives_one_
     weights = lambda model: torch.cat([p.detach().flatten() for p in model.parameters()])
     torch.manual_seed(123)  # whatever ran before: the seed alone decides the student
     assert torch.equal(weights(run([3])["probe, KD, seed 3"]), weights(students["probe, KD, seed 3"]))
+
+
+def test_the_depth_tolerance_scores_the_model_once_per_error_level_on_spoiled_true_depth(tiny, monkeypatch):
+    import numpy as np
+
+    from mmdl_lib.data.kitti import read_depth_maps
+    from mmdl_lib.stages import pseudo_lidar_kd as stage
+
+    cfg, root, frames, point_range = tiny
+    cfg = PseudoLidarKDConfig(**{**cfg.to_dict(), "depth_error_sds": [0.0, 0.3]})
+    truth = read_depth_maps(root, [f.frame for f in frames], frames[0].size)
+    scored_points = []
+    monkeypatch.setattr(stage, "evaluate", lambda model, fr, samples, pr, desc: (
+        scored_points.append([s["points"] for s in samples]) or {"desc": desc}, []))
+    tolerance = stage.depth_error_tolerance(cfg, "model", truth, frames, point_range)
+    assert list(tolerance) == [0.0, 0.3]
+    assert [t["ap"]["desc"] for t in tolerance.values()] == ["objects ±0%", "objects ±30%"]
+    assert np.all(tolerance[0.0]["car_errors"] == 0)  # no error: the true depth itself
+    assert np.abs(tolerance[0.3]["car_errors"]).mean() > 0.05
+    assert not all(np.array_equal(a, b) for a, b in zip(*scored_points))  # the objects' points moved
