@@ -147,8 +147,8 @@ def load_frames(cfg: PseudoLidarKDConfig, root: Path) -> dict[str, list[KittiFra
 def depth_network(cfg: PseudoLidarKDConfig, train: list[KittiFrame], root: Path, device: torch.device):
     """GLPN with KITTI weights (full), or GLPN trained on the training frames' ``depth_2`` maps with its
     scale-invariant log loss and ``depth_gradient_weight`` × the gradient-matching loss (smoke's small
-    one), cached under its settings and data; with neither
-    weights nor epochs (the rehearsal) the random network."""
+    one), cached under its settings and data; with neither weights nor epochs (the rehearsal) the
+    random network."""
     if cfg.depth_pretrained or not cfg.depth_epochs:
         return build_glpn(cfg.depth_architecture, pretrained=cfg.depth_pretrained).to(device)
     frames = [f.frame for f in train]
