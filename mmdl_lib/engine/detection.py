@@ -42,6 +42,36 @@ def train_detector(model: torch.nn.Module, samples: list[dict], epochs: int, lr:
                amp=False, desc=desc, deterministic=True)
 
 
+def cached_trained_detector(model: torch.nn.Module, samples: list[dict], epochs: int, lr: float, batch_size: int,
+                            device: torch.device, seed: int = 0, settings: dict[str, Any] | None = None,
+                            kind: str = "pseudo_lidar_teacher", desc: str = "teacher",
+                            file: str = "teacher.safetensors") -> list[dict]:
+    """:func:`train_detector` on ``samples`` once, then load from the cache: the entry is keyed by the
+    training settings, the caller's ``settings`` (config, data), the frames, the book's version and
+    which OpenMMLab ops ran (other ops train another detector). Loads ``model``'s weights in place and
+    returns the history (empty when loaded; chapter 03's teacher)."""
+    from .. import __version__
+    from ..cache import cache_key, cached_folder
+    from ..openmmlab import op_status
+    from ..openmmlab.checkpoints import load_detector_weights
+    from .checkpoint import save_weights
+
+    history: list[dict] = []
+
+    def train_it(folder: Path) -> None:
+        history.extend(train_detector(model, samples, epochs, lr, batch_size, device, seed, folder / "checkpoints",
+                                      desc=desc))
+        save_weights(model, folder / file)
+
+    key = cache_key({**(settings or {}), "epochs": epochs, "lr": lr, "batch": batch_size, "seed": seed,
+                     "lib": __version__, "frames": [s["data_sample"].metainfo["sample_idx"] for s in samples],
+                     "ops": op_status(), "deterministic": device.type == "cpu"})
+    folder, built = cached_folder(kind, key, train_it)
+    if not built:
+        load_detector_weights(model, folder / file)
+    return history
+
+
 def train_kd_phases(kd, samples: list[dict], phases: list[tuple[int, Any]], lr: float, batch_size: int,
                     device: torch.device, seed: int = 0, use: tuple[str, ...] = ("det", "feat", "logit"),
                     checkpoint_dir=None, settings: dict | None = None, desc: str = "student") -> list[dict]:

@@ -95,6 +95,15 @@ class PseudoLidarKD(nn.Module):
         self.weights = KDWeights()
         self.teacher_outputs: dict[str, tuple] = {}  # frame → the teacher's features and head outputs
 
+    def fresh_student(self) -> "PseudoLidarKD":
+        """Another KD module on the same frozen teacher, with a new copy of the teacher as its student,
+        the same projection kind, temperature and image-branch freezing, sharing this module's cached
+        teacher outputs (chapter 03 trains one per KD variant and seed)."""
+        kd = PseudoLidarKD(self.teacher, projection=isinstance(self.projector, FeatureProjector),
+                           temperature=self.temperature, freeze_image_branch=self.freeze_image_branch)
+        kd.teacher_outputs = self.teacher_outputs
+        return kd
+
     @staticmethod
     def image_branch(detector: nn.Module) -> nn.ModuleList:
         return nn.ModuleList([m for m in (getattr(detector, "img_backbone", None), getattr(detector, "img_neck", None))

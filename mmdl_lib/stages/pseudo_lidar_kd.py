@@ -14,7 +14,6 @@ Models, losses, metrics and figures live in their modules.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,20 +22,17 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..cache import cache_key, cached_folder
 from ..config import StageConfig
 from ..data.kitti import read_depth_maps
 from ..data.pseudo_lidar import clouds_from_depths, perturb_object_depths, true_depth_clouds as true_depth_points
-from ..engine import save_weights
-from ..engine.detection import evaluate_kitti, train_detector, train_kd_phases
+from ..engine.detection import cached_trained_detector, evaluate_kitti, train_kd_phases
 from ..errors import ConfigError
 from ..losses.detection_kd import KDWeights
 from ..metrics.depth import object_depth_errors
 from ..models.depth import build_glpn, cached_trained_glpn, network_size, predict_depth
 from ..models.detection_kd import PseudoLidarKD
-from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint, op_status
+from ..openmmlab import build_model, load_config, load_openmmlab_checkpoint
 from ..openmmlab.configs import PACKAGED_MVXNET
-from ..openmmlab.checkpoints import load_detector_weights
 from ..openmmlab.kitti import (KITTI_CLASSES, KittiFrame, detector_sample, frame_images, load_split,
                                require_ground_truth)
 from ..paths import dataset_root
@@ -194,21 +190,9 @@ def get_teacher(cfg: PseudoLidarKDConfig, train: list[dict], device: torch.devic
         load_openmmlab_checkpoint(teacher, cfg.teacher_checkpoint, trusted=cfg.trust_checkpoint)
         return teacher.to(device).eval(), []
     require_ground_truth(train, "teacher training set")
-    history: list = []
-
-    def train_it(folder: Path) -> None:
-        history.extend(train_detector(teacher, train, cfg.teacher_epochs, cfg.lr, cfg.batch_size, device, cfg.seed,
-                                      folder / "checkpoints", desc="teacher"))
-        save_weights(teacher, folder / "teacher.safetensors")
-
-    key = cache_key({"config": config.model.to_dict(), "epochs": cfg.teacher_epochs, "lr": cfg.lr,
-                     "batch": cfg.batch_size, "scale": cfg.image_scale, "seed": cfg.seed,
-                     "root": cfg.data_root, "preset": cfg.synthetic_preset, "world": WORLD_VERSION,
-                     "lib": __version__, "frames": [s["data_sample"].metainfo["sample_idx"] for s in train],
-                     "ops": op_status(), "deterministic": device.type == "cpu"})  # other ops: another teacher
-    folder, built = cached_folder("pseudo_lidar_teacher", key, train_it)
-    if not built:
-        load_detector_weights(teacher, folder / "teacher.safetensors")
+    history = cached_trained_detector(teacher, train, cfg.teacher_epochs, cfg.lr, cfg.batch_size, device, cfg.seed,
+                                      {"config": config.model.to_dict(), "scale": cfg.image_scale,
+                                       "root": cfg.data_root, "preset": cfg.synthetic_preset, "world": WORLD_VERSION})
     return teacher.to(device).eval(), history
 
 
@@ -242,8 +226,8 @@ def distil_students(cfg: PseudoLidarKDConfig, teacher_kd: PseudoLidarKD, variant
                     device: torch.device, checkpoint_dir: Path | None = None, prefix: str = "student",
                     seeds: list[int] | None = None):
     """One student per variant (the KD terms it uses; the others weigh 0), each a copy of the teacher
-    fine-tuned on ``train`` through ``cfg.phases()`` (the teacher outputs cached in ``teacher_kd``
-    reused) and scored on ``val``; with ``seeds``, once per seed (keys end ``", seed <n>"``): on a
+    (:meth:`~mmdl_lib.models.detection_kd.PseudoLidarKD.fresh_student`: ``teacher_kd``'s projection,
+    temperature and cached teacher outputs) fine-tuned on ``train`` through ``cfg.phases()`` and scored on ``val``; with ``seeds``, once per seed (keys end ``", seed <n>"``): on a
     small validation set one seed's difference is a few boxes, the spread says what is noise.
     Returns histories, students, AP|R40 results and predictions, keyed ``"<prefix>, <variant>"``."""
     require_ground_truth(train, "student training set")
@@ -252,9 +236,7 @@ def distil_students(cfg: PseudoLidarKDConfig, teacher_kd: PseudoLidarKD, variant
         for variant, use in variants.items():
             name = f"{prefix}, {variant}" + (f", seed {seed}" if seeds else "")
             seed_everything(seed)  # what construction draws (a projection between unequal widths): the seed's
-            kd = PseudoLidarKD(teacher_kd.teacher, copy.deepcopy(teacher_kd.teacher),
-                               projection=cfg.feature_projection == "conv1d", temperature=cfg.kd_temperature)
-            kd.teacher_outputs = teacher_kd.teacher_outputs
+            kd = teacher_kd.fresh_student()
             folder = checkpoint_dir / name.replace(" ", "_") if checkpoint_dir else None
             histories[name] = train_kd_phases(kd, train, cfg.phases(), cfg.student_lr, cfg.batch_size, device, seed,
                                               use, folder, cfg.fingerprint(), name)

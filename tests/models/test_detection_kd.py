@@ -116,3 +116,17 @@ def test_a_frame_without_points_in_range_has_no_detections_and_cannot_train(fram
     assert seen == ["000001"]  # the other frame of the batch is still predicted
     with pytest.raises(MMDLError, match=f"frame 000000 \\(pseudo-lidar points\\): {n_points} points inside the point range"):
         collate_samples([empty])
+
+
+def test_a_fresh_student_copies_the_teacher_and_shares_its_cached_outputs():
+    torch.manual_seed(0)
+    template = PseudoLidarKD(build_model(load_config("mvxnet_kitti_smoke")), projection=False, temperature=2.0)
+    template.teacher_outputs["000000"] = ("cached",)
+    kd = template.fresh_student()
+    assert kd.teacher is template.teacher and kd.student is not template.student
+    assert kd.teacher_outputs is template.teacher_outputs  # computed once for every student
+    assert isinstance(kd.projector, torch.nn.Identity) and kd.temperature == 2.0
+    teacher = template.teacher.state_dict()
+    assert all(torch.equal(v, teacher[k]) for k, v in kd.student.state_dict().items())
+    assert any(p.requires_grad for p in kd.student.parameters())
+    assert not any(p.requires_grad for p in kd.teacher.parameters())
