@@ -12,7 +12,7 @@ from typing import Any
 PACKAGES = (
     "torch", "torchvision", "timm", "open_clip_torch", "numpy", "albumentations", "open3d",
     "transformers", "sentence-transformers", "peft", "papermill", "jupyter-book",
-    "mmengine", "mmcv", "mmcv-lite", "mmdet", "mmdet3d", "mmsegmentation", "spconv",
+    "mmengine", "mmcv", "mmcv-lite", "mmdet", "mmdet3d", "mmsegmentation", "spconv", "spconv-cu126",
 )
 
 
@@ -76,7 +76,7 @@ def environment() -> dict[str, Any]:
     from . import __version__
     from .runtime import select_device
 
-    from .openmmlab.stack import op_status
+    from .openmmlab.stack import op_paths
 
     return {
         "mmdl_lib": __version__,
@@ -85,7 +85,7 @@ def environment() -> dict[str, Any]:
         "device": str(select_device()),
         "hardware": hardware(),
         "git_sha": git_sha(),
-        "openmmlab_ops": op_status(),  # which implementation of each compiled op chapters 03–04 call
+        "openmmlab_ops": op_paths(),  # per op chapters 03–04 call, what runs for CPU and for CUDA tensors
     }
 
 
@@ -100,5 +100,7 @@ def environment_report() -> str:
         "packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
     ]
     if env["openmmlab_ops"]:
-        lines.append("OpenMMLab ops: " + ", ".join(f"{k}: {v}" for k, v in env["openmmlab_ops"].items()))
+        from .openmmlab.stack import op_table
+
+        lines.append("OpenMMLab ops: " + "; ".join(op_table(env["openmmlab_ops"]).splitlines()))
     return "\n".join(lines)

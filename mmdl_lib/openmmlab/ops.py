@@ -10,7 +10,10 @@ three compiled ops, and DynamicScatter has no CPU kernel even in a compiled mmcv
 
 They follow mmcv's kernels' conventions (coordinates as (z, y, x), -1 for a point outside the
 grid, kept indices in descending score order), so :mod:`mmdl_lib.openmmlab.setup` can register
-them in mmcv's place. Tests check each against a plain reference.
+them in mmcv's place. None has a device-dependent branch: CPU and CUDA tensors run the same code,
+and every tensor is made on the input's device (rotated NMS computes its polygon IoUs with shapely,
+on the host, and returns the kept indices on the boxes' device). Tests check each against a plain
+reference.
 """
 
 from __future__ import annotations
@@ -28,9 +31,8 @@ def dynamic_voxelize(points: torch.Tensor, voxel_size: torch.Tensor, coors_range
     low, high = coors_range[:3].to(points.device, torch.float32), coors_range[3:].to(points.device, torch.float32)
     grid = torch.round((high - low) / voxel_size).int()
     coords = torch.floor((points[:, :3].float() - low) / voxel_size).int()
-    outside = ((coords < 0) | (coords >= grid)).any(dim=1)
-    coords[outside] = -1
-    return coords.flip(1).contiguous()
+    outside = ((coords < 0) | (coords >= grid)).any(dim=1, keepdim=True)
+    return torch.where(outside, -1, coords).flip(1).contiguous()
 
 
 def nms_rotated_keep(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,

@@ -5,10 +5,12 @@ What it does, each only where it is needed, so a machine with the real op keeps 
 
 1. **mmcv without compiled ops** (``mmcv-lite``, or an mmcv built without ``_ext``): registers a
    stand-in ``mmcv._ext`` whose ``dynamic_voxelize_forward`` and ``nms_rotated`` are
-   :mod:`mmdl_lib.openmmlab.ops`; every other compiled op raises a clear error when *called*
-   (importing ``mmcv.ops`` needs their names to exist).
-2. **DynamicScatter on CPU tensors**: no mmcv build has a CPU kernel, so CPU inputs go to
-   :func:`mmdl_lib.openmmlab.ops.dynamic_scatter`; CUDA inputs keep mmcv's kernel.
+   :mod:`mmdl_lib.openmmlab.ops`, for CPU and CUDA tensors alike (the same device-agnostic code);
+   every other compiled op raises a clear error when *called* (importing ``mmcv.ops`` needs their
+   names to exist).
+2. **DynamicScatter**: no mmcv build has a CPU kernel, so CPU inputs go to
+   :func:`mmdl_lib.openmmlab.ops.dynamic_scatter`; CUDA inputs go to mmcv's kernel where mmcv is
+   compiled, else to the same stand-in (:func:`scatter_backend`).
 3. **spconv without a GPU**: its backward asks CUDA for a stream even for CPU tensors; with no
    CUDA device the stream is 0 (the default), which its CPU path ignores.
    **spconv on CPU tensors**: its CPU kernels race when torch runs more than one thread: two
@@ -20,19 +22,21 @@ What it does, each only where it is needed, so a machine with the real op keeps 
    CUDA driver; without one, that module is :func:`mmdl_lib.openmmlab.ops.rotated_overlaps`. The
    rest of the evaluation (matching, AP|R11/R40, difficulties) is mmdet3d's own code.
 
-Calling it again does nothing. :func:`op_status` says, per op, which implementation runs.
+Calling it again does nothing. :func:`op_paths` says, per op, what runs for CPU and for CUDA tensors.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.machinery
+import importlib.metadata as md
 import importlib.util
 import sys
 import types
 from typing import Any, Callable
 
 import torch
+from packaging.utils import canonicalize_name
 
 from ..errors import MMDLError
 from . import ops
@@ -45,7 +49,8 @@ def require_openmmlab() -> None:
     missing = [name for name in ("mmengine", "mmcv", "mmdet") if importlib.util.find_spec(name) is None]
     if missing:
         raise MMDLError(f"the OpenMMLab stack is not installed ({', '.join(missing)} missing): "
-                        "pip install -e '.[openmmlab,openmmlab-cpu]' -c constraints.txt (README: 'OpenMMLab')")
+                        "pip install -e '.[openmmlab,openmmlab-cpu]' -c constraints.txt, or openmmlab-cuda on a GPU "
+                        "(README: 'OpenMMLab')")
 
 
 def has_compiled_mmcv_ops() -> bool:
@@ -59,8 +64,8 @@ def has_compiled_mmcv_ops() -> bool:
 def _not_compiled(name: str) -> Callable[..., Any]:
     def missing(*args: Any, **kwargs: Any) -> Any:
         raise MMDLError(f"mmcv op {name!r} needs mmcv's compiled extension, which this install lacks (mmcv-lite); "
-                        f"the book provides stand-ins only for {', '.join(STAND_IN_OPS)}. Install a compiled "
-                        "mmcv (environment.yml) to use this model.")
+                        f"the book provides stand-ins only for {', '.join(STAND_IN_OPS)} and DynamicScatter. Build "
+                        "mmcv 2.1 with its ops from source to use this model (README: 'OpenMMLab').")
     missing.__name__ = name
     return missing
 
@@ -96,12 +101,18 @@ def _missing_op(name: str) -> Callable[..., Any]:
     return _not_compiled(name)
 
 
-def _cpu_aware_dynamic_scatter(compiled: Callable) -> Callable:
+def scatter_backend(is_cuda: bool, compiled: bool) -> str:
+    """Which DynamicScatter runs: ``"compiled"`` (mmcv's kernel) for CUDA tensors with a compiled mmcv,
+    else ``"stand-in"`` (:func:`mmdl_lib.openmmlab.ops.dynamic_scatter`; mmcv has no CPU kernel)."""
+    return "compiled" if is_cuda and compiled else "stand-in"
+
+
+def _device_aware_dynamic_scatter(mmcv_scatter: Callable, compiled: bool) -> Callable:
     def dynamic_scatter(feats: torch.Tensor, coors: torch.Tensor, reduce_type: str = "max"):
-        if feats.is_cuda:
-            return compiled(feats, coors, reduce_type)
+        if scatter_backend(feats.is_cuda, compiled) == "compiled":
+            return mmcv_scatter(feats, coors, reduce_type)
         return ops.dynamic_scatter(feats, coors, reduce_type)
-    dynamic_scatter.mmdl_wrapped = compiled
+    dynamic_scatter.mmdl_wrapped = mmcv_scatter
     return dynamic_scatter
 
 
@@ -118,7 +129,8 @@ def setup() -> dict[str, str]:
     import mmcv.ops.scatter_points as scatter_points
 
     if not hasattr(scatter_points.dynamic_scatter, "mmdl_wrapped"):
-        scatter_points.dynamic_scatter = _cpu_aware_dynamic_scatter(scatter_points.dynamic_scatter)
+        scatter_points.dynamic_scatter = _device_aware_dynamic_scatter(scatter_points.dynamic_scatter,
+                                                                       _state["mmcv._ext"] == "compiled")
     if importlib.util.find_spec("spconv") is not None:
         _spconv_cpu_on_one_thread()
         if not torch.cuda.is_available():
@@ -218,9 +230,59 @@ def _patch_spconv_stream() -> None:
     _state["spconv"] = "no-CUDA stream patch"
 
 
+STAND_IN = "mmdl stand-in (PyTorch)"
+COMPILED = "mmcv (compiled)"
+
+
+def _spconv_distribution() -> str | None:
+    """The distribution that installed the module ``spconv``: ``spconv`` (CPU build) or ``spconv-cuXXX``."""
+    names = md.packages_distributions().get("spconv", [])
+    return names[0] if names else None
+
+
+def op_paths() -> dict[str, dict[str, str]]:
+    """Per op the book's models use, what runs for CPU tensors and for CUDA tensors in this install
+    (``{}`` without mmcv). An entry starting with ``none`` has no implementation."""
+    if importlib.util.find_spec("mmcv") is None:
+        return {}
+    compiled = has_compiled_mmcv_ops()
+    both = COMPILED if compiled else STAND_IN
+    paths = {
+        "dynamic_voxelize_forward": {"CPU": both, "CUDA": both},
+        # the stand-in's IoUs are shapely polygons: boxes visit the host, the kept indices come back
+        "nms_rotated": dict.fromkeys(("CPU", "CUDA"), COMPILED if compiled else "mmdl stand-in (shapely, on the host)"),
+        "DynamicScatter": {device: COMPILED if scatter_backend(device == "CUDA", compiled) == "compiled" else STAND_IN
+                           for device in ("CPU", "CUDA")},
+    }
+    if importlib.util.find_spec("mmdet3d") is not None:  # machine-wide: numba's kernel where it finds a driver
+        module = sys.modules.get(ROTATE_IOU_MODULE)
+        stand_in = getattr(module, "MMDL_STAND_IN", False) if module is not None else not numba_cuda_available()
+        here = "mmdl stand-in (shapely)" if stand_in else "mmdet3d (numba CUDA)"
+        paths["KITTI eval rotated IoU"] = {"CPU": here, "CUDA": here}
+    if importlib.util.find_spec("spconv") is not None:
+        distribution = _spconv_distribution() or "spconv"
+        cuda_build = canonicalize_name(distribution) != "spconv"
+        paths["sparse convolution"] = {
+            "CPU": f"{distribution}, one thread" + ("" if torch.cuda.is_available() else ", stream patch"),
+            "CUDA": distribution if cuda_build else "none in spconv's CPU build (install .[openmmlab-cuda])",
+        }
+    return paths
+
+
+def op_table(paths: dict[str, dict[str, str]] | None = None) -> str:
+    """:func:`op_paths` in one line per op: ``name: CPU … · CUDA …`` (the same on both: ``CPU/CUDA …``)."""
+    lines = []
+    for op, path in (op_paths() if paths is None else paths).items():
+        lines.append(f"{op}: " + (f"CPU/CUDA {path['CPU']}" if path["CPU"] == path["CUDA"]
+                                  else f"CPU {path['CPU']} · CUDA {path['CUDA']}"))
+    return "\n".join(lines)
+
+
 def op_status() -> dict[str, str]:
-    """Per op the book's models use, which implementation runs here ({} without mmcv). The packages'
-    versions are in :func:`mmdl_lib.env.package_versions`."""
+    """Which implementation of each op runs, in the words chapter 03's cache keys have always used
+    (:func:`mmdl_lib.engine.detection.cached_trained_detector` keys its detector by them): these strings
+    are identifiers, kept as they were so that a cached detector stays valid; :func:`op_paths` is the
+    description. ``{}`` without mmcv."""
     if importlib.util.find_spec("mmcv") is None:
         return {}
     compiled = has_compiled_mmcv_ops()

@@ -105,3 +105,48 @@ def test_rotated_overlaps_by_hand():
     assert rotated_overlaps(a, b, 0)[0, 0] == pytest.approx(0.5, abs=1e-5)
     assert rotated_overlaps(a[:1], a[1:])[0, 0] == pytest.approx(6 / 10, abs=1e-5)  # shifted by 1 m along 4 m
     assert rotated_overlaps(np.zeros((0, 5)), b).shape == (0, 2)
+
+
+class OnCuda(torch.Tensor):
+    """A CPU tensor that reports ``is_cuda``: whatever branches on the device takes the CUDA path,
+    while the values stay checkable here (no GPU)."""
+
+    @property
+    def is_cuda(self) -> bool:
+        return True
+
+
+def test_the_stand_ins_have_no_device_dependent_branch():
+    import inspect
+
+    from mmdl_lib.openmmlab import ops
+
+    source = inspect.getsource(ops)
+    for branch in ("is_cuda", "device.type", "torch.cuda"):
+        assert branch not in source, branch
+
+
+def test_voxel_coordinates_are_made_on_the_points_device():
+    """On the meta device (no values) the stand-in keeps the input's device, shape and dtype, with the
+    grid's tensors on another device, as mmcv passes them (CPU tensors beside CUDA points)."""
+    points = torch.empty(1000, 4, device="meta")
+    got = dynamic_voxelize(points, torch.tensor([0.4, 0.5, 0.25]), torch.tensor([0, -40, -3, 70.4, 40, 1.0]))
+    assert got.device.type == "meta" and got.dtype == torch.int32 and got.shape == (1000, 3)
+
+
+def test_the_stand_ins_give_the_same_values_for_tensors_on_cuda():
+    torch.manual_seed(0)
+    points = torch.rand(500, 4) * torch.tensor([12.0, 12.0, 4.0, 1.0]) - torch.tensor([1.0, 1.0, 0.5, 0.0])
+    voxel, grid = torch.tensor([1.0, 1.0, 1.0]), torch.tensor([0.0, 0.0, 0.0, 10.0, 10.0, 3.0])
+    coors = dynamic_voxelize(points, voxel, grid)
+    on_cuda = dynamic_voxelize(points.as_subclass(OnCuda), voxel, grid)
+    assert isinstance(on_cuda, OnCuda) and torch.equal(on_cuda.as_subclass(torch.Tensor), coors)
+    feats = torch.randn(500, 3)
+    for reduce in ("max", "mean"):
+        expected = dynamic_scatter(feats, coors, reduce)
+        got = dynamic_scatter(feats.as_subclass(OnCuda), coors.as_subclass(OnCuda), reduce)
+        assert all(torch.equal(g.as_subclass(torch.Tensor), e) for g, e in zip(got, expected))
+    boxes = torch.cat([torch.rand(40, 2) * 10, torch.rand(40, 2) * 3 + 1, torch.rand(40, 1) * 3], dim=1)
+    scores = torch.rand(40)
+    keep = nms_rotated_keep(boxes.as_subclass(OnCuda), scores.as_subclass(OnCuda), 0.2)
+    assert keep.tolist() == nms_rotated_keep(boxes, scores, 0.2).tolist() and keep.dtype == torch.long

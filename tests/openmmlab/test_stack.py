@@ -9,6 +9,8 @@ from mmdl_lib.errors import MMDLError
 from mmdl_lib.openmmlab import op_status, setup, stack
 from mmdl_lib.openmmlab.ops import dynamic_scatter
 
+from .test_ops import OnCuda
+
 
 def test_setup_is_idempotent_and_reports_every_op():
     first = setup()
@@ -38,6 +40,67 @@ def test_an_op_without_a_stand_in_names_itself_when_called():
         ext.roi_align_forward(torch.zeros(1))
     with pytest.raises(AttributeError):
         ext.__path__  # noqa: B018 — not a package
+
+
+@pytest.mark.parametrize(("is_cuda", "compiled", "backend"), [(False, False, "stand-in"), (True, False, "stand-in"),
+                                                              (False, True, "stand-in"), (True, True, "compiled")])
+def test_dynamic_scatter_uses_mmcv_kernel_only_for_cuda_tensors_with_a_compiled_mmcv(is_cuda, compiled, backend):
+    """mmcv has no CPU kernel; without a compiled mmcv, CUDA tensors take the stand-in too."""
+    assert stack.scatter_backend(is_cuda, compiled) == backend
+    calls = []
+    wrapped = stack._device_aware_dynamic_scatter(lambda *args: calls.append(args) or "mmcv", compiled)
+    feats, coors = torch.randn(20, 4), torch.randint(0, 3, (20, 3), dtype=torch.int32)
+    if is_cuda:
+        feats, coors = feats.as_subclass(OnCuda), coors.as_subclass(OnCuda)
+    got = wrapped(feats, coors, "mean")
+    if backend == "compiled":
+        assert got == "mmcv" and len(calls) == 1
+    else:
+        expected = dynamic_scatter(feats.as_subclass(torch.Tensor), coors.as_subclass(torch.Tensor), "mean")
+        assert not calls and all(torch.equal(g.as_subclass(torch.Tensor), e) for g, e in zip(got, expected))
+
+
+def test_mmcv_dynamic_scatter_takes_the_stand_in_for_cuda_tensors_without_a_compiled_mmcv():
+    """mmcv's own DynamicScatter module, called with tensors that report CUDA, reaches the stand-in."""
+    setup()
+    if stack.has_compiled_mmcv_ops():
+        pytest.skip("a compiled mmcv runs its own CUDA kernel")
+    from mmcv.ops import DynamicScatter
+
+    feats, coors = torch.randn(50, 4), torch.randint(0, 3, (50, 3), dtype=torch.int32)
+    voxel_feats, voxel_coors = DynamicScatter([1, 1, 1], [0, 0, 0, 3, 3, 3], average_points=False)(
+        feats.as_subclass(OnCuda), coors.as_subclass(OnCuda))
+    reference, reference_coors = dynamic_scatter(feats, coors, "max")
+    assert isinstance(voxel_feats, OnCuda)
+    assert torch.equal(voxel_coors.as_subclass(torch.Tensor), reference_coors)
+    assert torch.equal(voxel_feats.as_subclass(torch.Tensor), reference)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_every_op_has_a_path_on_cpu_and_cuda(monkeypatch, compiled):
+    """With the CUDA build of spconv (environment.yml), no op lacks an implementation on either device;
+    with the CPU build, only sparse convolution does, and says what to install."""
+    monkeypatch.setattr(stack, "has_compiled_mmcv_ops", lambda: compiled)
+    monkeypatch.setattr(stack, "_spconv_distribution", lambda: "spconv-cu126")
+    paths = stack.op_paths()
+    assert set(paths) >= {"dynamic_voxelize_forward", "nms_rotated", "DynamicScatter", "sparse convolution"}
+    for op, path in paths.items():
+        assert set(path) == {"CPU", "CUDA"}, op
+        assert not any(p.startswith("none") or "no CUDA" in p for p in path.values()), (op, path)
+    assert paths["DynamicScatter"] == {"CPU": stack.STAND_IN, "CUDA": stack.COMPILED if compiled else stack.STAND_IN}
+    assert paths["sparse convolution"]["CUDA"] == "spconv-cu126"
+    monkeypatch.setattr(stack, "_spconv_distribution", lambda: "spconv")
+    assert stack.op_paths()["sparse convolution"]["CUDA"].startswith("none in spconv's CPU build")
+    table = stack.op_table()
+    assert table.splitlines()[0].startswith("dynamic_voxelize_forward: CPU/CUDA ")
+
+
+def test_op_status_keeps_the_words_of_chapter_03s_cache_keys(monkeypatch):
+    """engine.detection keys the cached detector by op_status(): these strings may not change."""
+    monkeypatch.setattr(stack, "has_compiled_mmcv_ops", lambda: False)
+    status = stack.op_status()
+    assert status["dynamic_voxelize_forward"] == status["nms_rotated"] == "mmdl stand-in (pure PyTorch)"
+    assert status["DynamicScatter"] == "pure PyTorch (CPU); no CUDA kernel without a compiled mmcv"
 
 
 def test_mmcv_dynamic_scatter_runs_on_cpu_tensors_through_the_fallback():
@@ -112,3 +175,4 @@ def test_mmdl_env_shows_the_stack_and_each_op():
         assert package in out.stdout, package
     ops_line = next(line for line in out.stdout.splitlines() if line.startswith("OpenMMLab ops:"))
     assert "nms_rotated: " in ops_line and "dynamic_voxelize_forward: " in ops_line and "DynamicScatter" in ops_line
+    assert "no CUDA kernel" not in ops_line
