@@ -28,6 +28,13 @@ fi
 # torch first, at the version constraints.txt pins (TORCH_SPEC overrides, e.g. a CUDA build of your choice).
 "$VENV/bin/python" -m pip install -q ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
 # The OpenMMLab stack (chapters 03, 04) with mmcv-lite: no compiling; mmdl_lib.openmmlab supplies the
-# compiled ops the book's models call. A GPU box with a compiled mmcv uses environment.yml instead.
-"$VENV/bin/python" -m pip install -q -e ".[book,vlm,dev,openmmlab,openmmlab-cpu]" -c constraints.txt
+# compiled ops the book's models call, on CPU and CUDA. spconv's CUDA build where there is an NVIDIA GPU
+# (or MMDL_CUDA=1), else its CPU build: both install the module `spconv`, so exactly one of them.
+if [ "${MMDL_CUDA:-}" = 1 ] || { [ "${MMDL_CUDA:-}" != 0 ] && nvidia-smi -L >/dev/null 2>&1; }; then
+  OPENMMLAB=openmmlab-cuda
+else
+  OPENMMLAB=openmmlab-cpu
+fi
+echo "install.sh: the OpenMMLab extra is $OPENMMLAB"
+"$VENV/bin/python" -m pip install -q -e ".[book,vlm,dev,openmmlab,$OPENMMLAB]" -c constraints.txt
 "$VENV/bin/mmdl" env
