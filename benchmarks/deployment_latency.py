@@ -20,9 +20,9 @@ import torch
 
 os.environ.setdefault("MMDL_PROGRESS", "0")
 
-from mmdl_lib.env import hardware  # noqa: E402
-from mmdl_lib.metrics.cost import teacher_student_ratios  # noqa: E402
-from mmdl_lib.stages.clip_kd import deployment_pair  # noqa: E402
+from mmdl_lib.chapters.clip_kd.pipeline import deployment_pair
+from mmdl_lib.env import hardware
+from mmdl_lib.metrics.cost import teacher_student_ratios
 
 
 def main() -> None:

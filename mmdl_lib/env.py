@@ -9,6 +9,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+from .openmmlab.stack import op_status
+from .runtime import select_device
+
 PACKAGES = (
     "torch", "torchvision", "timm", "open_clip_torch", "numpy", "albumentations", "open3d",
     "transformers", "sentence-transformers", "peft", "papermill", "jupyter-book",
@@ -73,11 +77,6 @@ def hardware() -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-    from . import __version__
-    from .runtime import select_device
-
-    from .openmmlab.stack import op_status
-
     return {
         "mmdl_lib": __version__,
         "python": platform.python_version(),

@@ -88,20 +88,21 @@ pipeline(["COCO image", "region crop\n+ caption", "frozen CLIP teacher\n(image +
 import pandas as pd
 import torch
 
-from mmdl_lib.engine.region_clip import embed_regions, teacher_targets
+from mmdl_lib import region_clip
+from mmdl_lib.region_clip import embed_regions, teacher_targets
 from mmdl_lib.metrics.retrieval import region_chance_report, region_retrieval_report
 from mmdl_lib.paths import display_path
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
-from mmdl_lib.stages import clip_kd
-from mmdl_lib.viz.retrieval import show_regions
+from mmdl_lib.chapters.clip_kd import pipeline as clip_kd
+from mmdl_lib.chapters.clip_kd.figures import show_regions
 
 cfg = clip_kd.ClipKDConfig.from_parameters(globals())  # every parameter above, by name
 torch_device = select_device(cfg.device)
 seed_everything(cfg.seed)
 run = Run.start("clip_kd", cfg.profile, cfg.seed, resume=cfg.resume)
-coco_root = clip_kd.resolve_coco_root(cfg)
-train_regions, val_regions = clip_kd.load_regions(cfg, coco_root)
+coco_root = region_clip.resolve_coco_root(cfg)
+train_regions, val_regions = region_clip.load_regions(cfg, coco_root)
 print(f"device {torch_device} · data {display_path(coco_root)}")
 print(f"train: {len(train_regions)} regions, {len(train_regions.captions)} distinct captions; "
       f"skipped {dict(train_regions.report.skipped)}")
@@ -119,7 +120,7 @@ show_regions(val_regions);
 # distil noise. It is cached and reused by later runs and by chapter 02.
 
 # %%
-teacher, teacher_info = clip_kd.get_teacher(cfg, train_regions, val_regions, torch_device)
+teacher, teacher_info = region_clip.get_teacher(cfg, train_regions, val_regions, torch_device)
 targets = teacher_targets(teacher, train_regions, val_regions, torch_device)
 chance = region_chance_report(val_regions)
 teacher_report = region_retrieval_report(targets.val_image, targets.val_text, val_regions)
@@ -166,7 +167,7 @@ plot_history(histories, ["loss_total", "val_t2r_R@5", "val_r2t_R@5"]);
 # The dotted line is a random ranking.
 
 # %%
-from mmdl_lib.viz.retrieval import bar_compare
+from mmdl_lib.chapters.clip_kd.figures import bar_compare
 
 reports = {"teacher": teacher_report}
 student_val = {}
@@ -193,7 +194,7 @@ if cfg.ablation:
 # ### Qualitative: top-5 regions for a few captions
 
 # %%
-from mmdl_lib.viz.retrieval import show_text_to_region
+from mmdl_lib.chapters.clip_kd.figures import show_text_to_region
 
 queries = [c for c in val_regions.captions if "small" in c][:2] + [c for c in val_regions.captions if "large" in c][:2]
 show_text_to_region(queries, student_val["all three"].numpy(), targets.val_text.numpy(), val_regions);

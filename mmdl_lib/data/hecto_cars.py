@@ -236,13 +236,3 @@ def write_submission(path: str | Path, probabilities: np.ndarray, data: HectoCar
             csv.writer(f, lineterminator="\n").writerows(lines)
 
     return atomic_write(path, write)
-
-
-def write_outputs(folder: Path, split: CarSplit, probs: dict[str, np.ndarray], top_k: int) -> dict[str, str]:
-    """The submission (``sample_submission.csv``'s header and row order) and the test top-K file (chapter 06)."""
-    from ..engine.topk import topk_lists, write_topk_csv
-
-    data = split.data
-    submission = write_submission(folder / "submission.csv", probs["test"], data)
-    topk = write_topk_csv(folder / "test_topk.csv", data.test_ids, topk_lists(probs["test"], data.classes, top_k))
-    return {"submission": str(submission), "topk": str(topk)}

@@ -164,3 +164,19 @@ def object_pixels(depth: np.ndarray, obj: KittiObject) -> np.ndarray:
     window = depth[rows, cols]
     mask[rows, cols] = (window > 0) & (np.abs(window - obj.location[2]) <= reach)
     return mask
+
+
+def homogeneous(matrix: np.ndarray) -> np.ndarray:
+    out = np.eye(4)
+    out[: matrix.shape[0], : matrix.shape[1]] = matrix
+    return out
+
+
+def lidar_to_camera(calib: KittiCalib) -> np.ndarray:
+    """4×4 ``R0_rect · Tr_velo_to_cam``: LiDAR frame → rectified camera frame."""
+    return homogeneous(calib.R0_rect) @ homogeneous(calib.Tr_velo_to_cam)
+
+
+def lidar_to_image(calib: KittiCalib) -> np.ndarray:
+    """4×4 ``P2 · R0_rect · Tr_velo_to_cam``: what mmdet3d calls ``lidar2img``."""
+    return homogeneous(calib.P2) @ lidar_to_camera(calib)

@@ -19,7 +19,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DataFormatError
-from ..io import read_json, require_field
+from ..io import read_json, require_field, write_json
 from ..progress import tqdm
 from .validation import clip_to_image, finite_numbers, image_header_size, open_image, unique
 
@@ -201,7 +201,6 @@ def read_objects_sidecar(dataset: Talk2CarDataset) -> dict[str, list[dict]] | No
 
 def write_predictions(path: Path, dataset: Talk2CarDataset, pred_xywh: torch.Tensor) -> Path:
     """``{command_token: [x0, y0, w, h]}`` in the original image's pixels (the official format)."""
-    from ..io import write_json
 
     out = {item.command_token: [round(v, 2) for v in denormalize_box(box.tolist(), *item.image_size)]
            for item, box in zip(dataset.items, pred_xywh)}

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import MMDLError
 from ..io import atomic_write
-from ..metrics.cost import latency_ms
+from ..metrics.cost import count_flops, count_parameters, latency_ms
 
 
 @contextmanager
@@ -151,7 +151,6 @@ def image_model_deployment(module: torch.nn.Module, image_size: tuple[int, int],
     """What one image model costs where it is deployed: parameters, GFLOPs per image, and
     milliseconds per image at ``batch`` in each runtime (its ONNX graph written to ``path``),
     with the fastest runtime named. Random weights cost the same as trained ones."""
-    from ..metrics.cost import count_flops, count_parameters
 
     height, width = image_size
     module = module.eval().cpu()

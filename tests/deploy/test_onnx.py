@@ -3,16 +3,8 @@
 import pytest
 import torch
 
-from mmdl_lib.deploy.onnx import (
-    best_runtime,
-    export_checked,
-    export_onnx,
-    image_model_deployment,
-    onnx_session,
-    parity,
-    run_session,
-    runtime_latency,
-)
+from mmdl_lib.deploy.onnx import (best_runtime, export_checked, export_onnx, image_model_deployment, onnx_session,
+                                  parity, run_session, runtime_latency)
 from mmdl_lib.errors import MMDLError
 
 
