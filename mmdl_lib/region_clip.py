@@ -138,7 +138,7 @@ def get_teacher(cfg: RegionTeacherConfig, train: COCORegionTextDataset | None, v
 
     With a pretrained tag it is loaded as published. Without one (smoke) it is trained
     contrastively on the training regions and their captions, cached under a key of its config,
-    the data and the library version, and reused by later runs and by chapter 02. Teacher and
+    the data and the library version, and reused by later runs and chapters. Teacher and
     student see the same crops, so ``image_size`` must be the teacher's input size.
     """
     teacher, info = _teacher(cfg, train, val, device)
@@ -170,7 +170,7 @@ def _teacher(cfg: RegionTeacherConfig, train: COCORegionTextDataset | None, val:
 
 
 def cached_teacher(cfg: RegionTeacherConfig, device: torch.device) -> tuple[CLIPTeacher, dict]:
-    """Chapter 01's teacher for a later chapter (05): the cached one, trained first if there is none."""
+    """The teacher for a later chapter (02, 04, 05, 06): the cached one, trained first if there is none."""
     if cfg.teacher_pretrained or (cache_dir() / "clip_kd_teacher" / _teacher_key(cfg)).is_dir():
         return get_teacher(cfg, None, None, device)  # nothing is trained: no regions needed
     train, val = load_regions(cfg, resolve_coco_root(cfg))

@@ -4,8 +4,8 @@ Steps the notebook calls: :func:`load_split`, :func:`~mmdl_lib.data.hecto_cars.c
 :func:`get_clip`, then one
 function per approach — :func:`clip_zero_shot` / :func:`finetune_clip` (1), :func:`train_fusion`
 (2), :func:`frozen_feature_heads` (3), :func:`qlora_vlm` (4) — and :func:`score_approaches`,
-:func:`~mmdl_lib.chapters.car_classification.calibration.calibrate_and_ensemble` and
-:func:`~mmdl_lib.chapters.car_classification.submission.write_outputs`. Each approach
+:func:`~.calibration.calibrate_and_ensemble` and
+:func:`~.submission.write_outputs`. Each approach
 returns class probabilities for the validation fold and the test images; models, metrics and
 fitting live in their modules.
 """

@@ -3,7 +3,7 @@
 Full profile: the KITTI checkpoint ``vinvino02/glpn-kitti`` (a MiT-b4 encoder, depths up to 80 m).
 Smoke: the same architecture at a small width and depth, built from a config and trained here on
 the synthetic ``depth_2`` maps with GLPN's own scale-invariant log loss and a gradient-matching term
-(:mod:`mmdl_lib.chapters.pseudo_lidar_kd.depth_loss`: without it a car comes out as a ramp on the road). GLPN's head ends in
+(:mod:`.depth_loss`: without it a car comes out as a ramp on the road). GLPN's head ends in
 ``sigmoid · max_depth``: the ``max_depth`` the model runs with sets the scale of every prediction,
 which is why :func:`predict_depth` can override it (chapter 03 shows what a wrong value does).
 """
@@ -102,7 +102,7 @@ def train_depth(model, images: torch.Tensor, depth: torch.Tensor, size: tuple[in
                 flip: bool = True, gradient_weight: float = 0.0) -> list[dict]:
     """Train GLPN on uint8 images (N, 3, H, W) and depth maps (N, H, W; 0 = none) at ``size`` (w, h)
     with its scale-invariant log loss plus ``gradient_weight`` × the gradient-matching loss
-    (:mod:`mmdl_lib.chapters.pseudo_lidar_kd.depth_loss`), AdamW and a one-cycle schedule (the book's ``fit``); ``flip``
+    (:mod:`.depth_loss`), AdamW and a one-cycle schedule (the book's ``fit``); ``flip``
     mirrors a random half of every batch left–right (a mirrored road is a road: GLPN's own training
     flips too)."""
 
@@ -126,7 +126,7 @@ def random_flips(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.
 def depth_loss(model, batch: tuple[torch.Tensor, torch.Tensor],
                gradient_weight: float = 0.0) -> dict[str, torch.Tensor]:
     """GLPN's own scale-invariant log loss (``labels`` → ``loss``; pixels with depth 0 are ignored),
-    plus ``gradient_weight`` × :func:`~mmdl_lib.chapters.pseudo_lidar_kd.depth_loss.gradient_matching_loss` when positive."""
+    plus ``gradient_weight`` × :func:`~.depth_loss.gradient_matching_loss` when positive."""
     pixels, target = batch
     out = model(pixel_values=pixels, labels=target)
     if gradient_weight <= 0:

@@ -1,7 +1,7 @@
 """Training and inference helpers for mmdet3d detectors on the book's KITTI samples (chapter 03).
 
-Samples come from :func:`mmdl_lib.chapters.pseudo_lidar_kd.frames.detector_sample`; batches are collated by
-:func:`~mmdl_lib.chapters.pseudo_lidar_kd.frames.collate_samples` (which refuses frames that lost their ground
+Samples come from :func:`.frames.detector_sample`; batches are collated by
+:func:`~.frames.collate_samples` (which refuses frames that lost their ground
 truth); the training loop is the book's :func:`~mmdl_lib.engine.trainer.fit`.
 """
 
@@ -76,8 +76,8 @@ def cached_trained_detector(model: torch.nn.Module, samples: list[dict], epochs:
 def train_kd_phases(kd, samples: list[dict], phases: list[tuple[int, Any]], lr: float, batch_size: int,
                     device: torch.device, seed: int = 0, use: tuple[str, ...] = ("det", "feat", "logit"),
                     checkpoint_dir=None, settings: dict | None = None, desc: str = "student") -> list[dict]:
-    """Train a :class:`~mmdl_lib.chapters.pseudo_lidar_kd.kd_model.PseudoLidarKD` student through ``phases``
-    ((epochs, :class:`~mmdl_lib.chapters.pseudo_lidar_kd.kd_losses.KDWeights`) each, a fresh one-cycle schedule per
+    """Train a :class:`~.kd_model.PseudoLidarKD` student through ``phases``
+    ((epochs, :class:`~.kd_losses.KDWeights`) each, a fresh one-cycle schedule per
     phase); terms not in ``use`` get weight 0 (the ablations). Returns every step's loss terms
     (unweighted), with its phase."""
 

@@ -1,14 +1,14 @@
 """Chapter 03: pseudo-LiDAR knowledge distillation for KITTI 3D detection with MVX-Net (seed 001).
 
 Steps the notebook calls: :func:`load_frames`, :func:`depth_network` (GLPN: KITTI weights, or the
-small one trained here and cached), :func:`predict_depths`, :func:`~mmdl_lib.chapters.pseudo_lidar_kd.pseudo_lidar.scale_from_scans`,
+small one trained here and cached), :func:`predict_depths`, :func:`~.pseudo_lidar.scale_from_scans`,
 :func:`pseudo_clouds` (written as velodyne ``.bin`` files), :func:`samples` (the same labels for
 every point source), :func:`get_teacher` (image + real LiDAR; cached), :func:`distil_students`
 (image + pseudo-LiDAR, the seed's two-phase KD schedule, one student per variant; also
 on :func:`true_depth_clouds`; over several seeds for the spread), :func:`evaluate` (mmdet3d's
 KITTI AP|R40) and :func:`depth_error_tolerance` (the teacher under per-object depth errors); the
-seed's parameter table is :func:`~mmdl_lib.chapters.pseudo_lidar_kd.detectors.kitti_parameter_table`
-and the frame from another camera :func:`~mmdl_lib.chapters.pseudo_lidar_kd.frames.other_camera_frame`.
+seed's parameter table is :func:`~.detectors.kitti_parameter_table`
+and the frame from another camera :func:`~.frames.other_camera_frame`.
 Models, losses, metrics and figures live in their modules.
 """
 
@@ -109,7 +109,7 @@ def true_depth_clouds(cfg: PseudoLidarKDConfig, root: Path, frames: list[KittiFr
 def depth_error_tolerance(cfg: PseudoLidarKDConfig, model: torch.nn.Module, truth: np.ndarray,
                           frames: list[KittiFrame], point_range: tuple[float, ...]) -> dict[float, dict]:
     """``model``'s AP|R40 on true-depth pseudo-LiDAR whose objects each lie ``sd`` off in relative
-    depth (:func:`~mmdl_lib.chapters.pseudo_lidar_kd.pseudo_lidar.perturb_object_depths`), for each of ``cfg.error_sds()``:
+    depth (:func:`~.pseudo_lidar.perturb_object_depths`), for each of ``cfg.error_sds()``:
     how good a depth network must be, with every shape kept. ``truth``: the frames' depth maps."""
     objects = [f.objects for f in frames]
     scored = {}
@@ -131,7 +131,7 @@ def distil_students(cfg: PseudoLidarKDConfig, teacher_kd: PseudoLidarKD, variant
                     device: torch.device, checkpoint_dir: Path | None = None, prefix: str = "student",
                     seeds: list[int] | None = None):
     """One student per variant (the KD terms it uses; the others weigh 0), each a copy of the teacher
-    (:meth:`~mmdl_lib.chapters.pseudo_lidar_kd.kd_model.PseudoLidarKD.fresh_student`: ``teacher_kd``'s projection,
+    (:meth:`~.kd_model.PseudoLidarKD.fresh_student`: ``teacher_kd``'s projection,
     temperature and cached teacher outputs) fine-tuned on ``train`` through ``cfg.phases()`` and scored on ``val``; with ``seeds``, once per seed (keys end ``", seed <n>"``): on a
     small validation set one seed's difference is a few boxes, the spread says what is noise.
     Returns histories, students, AP|R40 results and predictions, keyed ``"<prefix>, <variant>"``."""

@@ -55,7 +55,7 @@ def plot_predictions(dataset: Talk2CarDataset, pred_xywh: torch.Tensor, indices:
 def show_token_scores(scores: torch.Tensor, dataset: Talk2CarDataset, pred_xywh: torch.Tensor, indices: list[int],
                       folder: Path | None = None) -> plt.Figure:
     """:func:`plot_token_scores` for commands ``indices`` of ``dataset`` (``scores``: their (N, H, W)
-    token scores, from :func:`mmdl_lib.chapters.talk2car.model.token_scores`); saved as ``token_scores.png``."""
+    token scores, from :func:`.model.token_scores`); saved as ``token_scores.png``."""
     images = [dataset.load_image(i) for i in indices]
     sizes = [(image.shape[1], image.shape[0]) for image in images]
     truth = [denormalize_box(dataset.items[i].box, *size) if dataset.items[i].box is not None else None

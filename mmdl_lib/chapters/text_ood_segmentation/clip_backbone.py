@@ -7,7 +7,7 @@ simple feature pyramid does: transposed convolutions up, max-pooling down. Only 
 learns unless ``frozen=False``.
 
 During training, :meth:`CLIPVisionBackbone.forward` can perturb the self-attention of one block
-inside a token mask (:mod:`mmdl_lib.chapters.text_ood_segmentation.ood_augmentation`): TDOS's OOD augmentation.
+inside a token mask (:mod:`.ood_augmentation`): TDOS's OOD augmentation.
 """
 
 from __future__ import annotations

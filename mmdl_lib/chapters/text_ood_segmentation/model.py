@@ -3,11 +3,11 @@
 Registered in mmseg's ``MODELS`` on import, so the whole model is an mmseg config
 (``mmdl_lib/openmmlab/configs/tdos_*.py``):
 
-- ``CLIPVisionBackbone`` (:mod:`mmdl_lib.chapters.text_ood_segmentation.clip_backbone`): frozen CLIP image tower → pyramid;
+- ``CLIPVisionBackbone`` (:mod:`.clip_backbone`): frozen CLIP image tower → pyramid;
 - ``TextMask2FormerHead``: mmseg's Mask2Former head (mmdet's pixel decoder and masked-attention
   transformer decoder) whose classifier is text: each query is projected into CLIP's joint space
   and scored by cosine similarity against the prompt embeddings of
-  :class:`~mmdl_lib.chapters.text_ood_segmentation.prompts.PromptTextClassifier`. Classes are the 19 in-distribution
+  :class:`~.prompts.PromptTextClassifier`. Classes are the 19 in-distribution
   ones and one **OOD** class whose logit is the log-sum-exp over all OOD prompts (learnable
   negatives and WordNet concepts), then Mask2Former's "no object";
 - ``TextDrivenOODSeg``: mmseg's encoder–decoder whose training step adds the OOD semantic
@@ -92,7 +92,7 @@ class TextDrivenOODSeg(EncoderDecoder):
     """mmseg encoder–decoder with TDOS's OOD augmentation in training.
 
     ``ood_augmentation``: ``{"probability", "max_regions", "radius"}`` for
-    :func:`~mmdl_lib.chapters.text_ood_segmentation.ood_augmentation.sample_ood_regions`; ``None`` turns it off.
+    :func:`~.ood_augmentation.sample_ood_regions`; ``None`` turns it off.
     ``finetune``: the seed's ``--finetune``: the model in eval mode (normalisation statistics fixed),
     and only the decoder and the prompts learn.
     """

@@ -4,7 +4,7 @@ Steps the notebook calls: :func:`resolve_roots`, :func:`load_sets`, :func:`get_c
 teacher in smoke, an OpenCLIP ViT-B/16 in full), :func:`pick_ood_concepts` (WordNet, cached),
 :func:`model_config` (the mmseg config with every setting filled in), :func:`build_segmentor`,
 :func:`train`, :func:`evaluate` and :func:`smoke_checks`. The model's modules live in
-:mod:`mmdl_lib.chapters.text_ood_segmentation.model`, the metrics in :mod:`mmdl_lib.metrics`; this module only configures
+:mod:`.model`, the metrics in :mod:`mmdl_lib.metrics`; this module only configures
 and orchestrates. :mod:`mmdl_lib.cli.tdos_torchrun` trains it under ``torchrun``.
 """
 

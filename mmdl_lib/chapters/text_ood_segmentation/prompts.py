@@ -7,7 +7,7 @@ weights of the segmentation head:
   shared by all classes — followed by the class name's own token embeddings;
 - **OOD prompts**: ``learnable_cls_num`` negative prompts whose name is one learnable token each
   (TDOS's default is 50), and the distance-based concepts from WordNet
-  (:mod:`mmdl_lib.chapters.text_ood_segmentation.ood_concepts`) after the same shared context.
+  (:mod:`.ood_concepts`) after the same shared context.
 
 The text encoder is open_clip's, frozen: gradients reach only the context and the learnable names.
 """

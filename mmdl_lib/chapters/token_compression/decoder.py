@@ -1,7 +1,7 @@
 """Autoencoder decoders: compressed tokens → the original tokens of each one's block (chapter 05).
 
 Compressed token (i, j) stands for the r×r block of original tokens that
-:func:`~mmdl_lib.chapters.token_compression.compressor.block_slices` names (its receptive field); a decoder
+:func:`~.compressor.block_slices` names (its receptive field); a decoder
 rebuilds that block from it, with a little context from the neighbouring compressed tokens. Both
 decoders add their output to the block token copied r×r times (average pooling's reconstruction),
 so they learn what the block mean misses.

@@ -3,7 +3,7 @@
 Steps the notebook calls: :func:`config_from` (parameters, with the seed's Hydra-style
 overrides), :func:`get_encoder`, :func:`load_tokens`, :func:`train_autoencoder` (once per grid
 size and variant), :func:`downstream`, :func:`reference_zero_shot` and :func:`val_image`;
-the cosine map and the cost come from :mod:`mmdl_lib.chapters.token_compression.metrics`. Models, losses,
+the cosine map and the cost come from :mod:`.metrics`. Models, losses,
 the WGAN-GP loop and metrics live in their modules.
 """
 
@@ -34,8 +34,8 @@ from .token_encoder import CLIPTokenEncoder
 from .wgan import WGANResult, WGANSettings, fit_wgan_gp
 
 # re-exported: the notebook reads its config and checks through this module
-__all__ = ["CONFIG", "HYDRA_KEYS", "SMOKE_ENCODER", "TokenCompressionConfig", "VARIANTS", "config_from", "hydra_overrides",
-           "smoke_checks"]
+__all__ = ["CONFIG", "HYDRA_KEYS", "SMOKE_ENCODER", "TokenCompressionConfig", "VARIANTS", "config_from",
+           "hydra_overrides", "smoke_checks"]
 
 
 def resolve_image_root(cfg: TokenCompressionConfig) -> Path:
