@@ -42,7 +42,7 @@ class RegionTeacherConfig(StageConfig):
     data_root: str | None = None  # COCO 2017 root; None → the synthetic world (smoke) or $MMDL_DATA/coco (full)
     synthetic_preset: str = "smoke"
     # teacher: any open_clip model + pretrained tag; without a tag (smoke) it is trained here first.
-    # ViT-B/16 costs ~2.5× ConvNeXt-Tiny's FLOPs at 224 px (ViT-B/32 about 1×): a student worth deploying
+    # ViT-B/16 costs ~3.9× ConvNeXt-Tiny's FLOPs at 224 px (ViT-B/32 about 1×): a student worth deploying
     teacher_name: str = "ViT-B-16"
     teacher_pretrained: str | None = "laion2b_s34b_b88k"
     teacher_epochs: int = 0

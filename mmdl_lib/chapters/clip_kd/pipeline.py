@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ...data.coco_regions import COCORegionTextDataset, PlainRegionCrops
-from ...deploy.onnx import export_checked, image_model_deployment
+from ...deploy.onnx import deployment_pair_cost, export_checked
 from ...engine import fit
 from ...engine.trainer import one_cycle_adamw
 from ...losses.distillation import DistillationLosses
@@ -77,18 +77,17 @@ def export_student(student: torch.nn.Module, val: COCORegionTextDataset, folder:
 def deployment_pair(repeats: int = 3, batch: int = 1) -> dict[str, dict[str, Any]]:
     """What the car would run: the full profile's teacher image tower and student at their full input
     size, random weights (cost does not depend on them), at ``batch`` on this CPU, each in its
-    fastest runtime (:func:`~mmdl_lib.deploy.onnx.image_model_deployment`). The graphs (~0.5 GB)
-    are written to a temporary folder and removed."""
+    fastest runtime, the two timed in turns (:func:`~mmdl_lib.deploy.onnx.deployment_pair_cost`; its
+    ``"latency ratio"`` row holds the ratio's interval). The graphs (~0.5 GB) are written to a
+    temporary folder and removed."""
     full = ClipKDConfig.from_profile("full")
-    size = (full.image_size, full.image_size)
     teacher = CLIPTeacher(full.teacher_name)
     student = build_student(StudentConfig(backbone=full.backbone, embed_dim=teacher.embed_dim,
                                           image_size=full.image_size, pretrained=False))
+    models = {f"teacher image tower ({full.teacher_name})": teacher.image_encoder(),
+              f"student ({full.backbone})": student}
     with tempfile.TemporaryDirectory(prefix="mmdl-deploy-") as folder:
-        return {f"teacher image tower ({full.teacher_name})":
-                image_model_deployment(teacher.image_encoder(), size, Path(folder) / "teacher.onnx", batch, repeats),
-                f"student ({full.backbone})":
-                image_model_deployment(student, size, Path(folder) / "student.onnx", batch, repeats)}
+        return deployment_pair_cost(models, (full.image_size, full.image_size), folder, batch, repeats)
 
 
 def save_outputs(folder: Path, student: torch.nn.Module, teacher_info: dict, cfg: ClipKDConfig) -> Path:
