@@ -15,14 +15,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...data.kitti import (KittiCalib, KittiObject, lidar_to_camera, lidar_to_image, read_calib, read_label,
-                           read_velodyne)
-from ...data.validation import open_image, read_text
+from ...data.kitti import (KittiCalib, KittiObject, check_image_size, lidar_to_camera, lidar_to_image, read_calib,
+                           read_label, read_velodyne)
+from ...data.validation import open_image, read_text, unique
 from ...errors import DataFormatError, MMDLError
 from ...synth import ensure_synthetic
 from .pseudo_lidar import image_fov_mask
 
 KITTI_CLASSES = ("Pedestrian", "Cyclist", "Car")  # mmdet3d's 3-class order
+READS = ("load_frame", "load_split")
 
 
 def lidar_boxes(objects: list[KittiObject], calib: KittiCalib, classes: tuple[str, ...] = KITTI_CLASSES):
@@ -62,14 +63,17 @@ def frame_images(frames: list[KittiFrame]) -> torch.Tensor:
 
 
 def load_frame(root: str | Path, frame: str, part: str = "training") -> KittiFrame:
-    """Read one frame with the book's validating readers (labels checked against the image size)."""
+    """Read one frame with the book's validating readers (the image's size checked against its
+    calibration, the labels against the image)."""
     folder = Path(root) / part
-    image = np.asarray(open_image(folder / "image_2" / f"{frame}.png").convert("RGB"))
+    image_path, calib_path = folder / "image_2" / f"{frame}.png", folder / "calib" / f"{frame}.txt"
+    image = np.asarray(open_image(image_path).convert("RGB"))
     size = (image.shape[1], image.shape[0])
+    calib = read_calib(calib_path)
+    check_image_size(calib, size, image_path, calib_path)
     label = folder / "label_2" / f"{frame}.txt"
     objects = read_label(label, size) if part == "training" else []
-    return KittiFrame(frame, image, read_calib(folder / "calib" / f"{frame}.txt"), objects,
-                      read_velodyne(folder / "velodyne" / f"{frame}.bin"))
+    return KittiFrame(frame, image, calib, objects, read_velodyne(folder / "velodyne" / f"{frame}.bin"))
 
 
 def other_camera_frame(seed: int, reference: KittiFrame, image_scale: float) -> tuple[KittiFrame, float]:
@@ -88,6 +92,11 @@ def load_split(root: str | Path, split: str, max_frames: int | None = None) -> l
     ids = read_text(path, "KITTI split file").split()
     if not ids:
         raise DataFormatError(path, "the split lists no frame")
+    unique(ids, path, "frame id")
+    for frame in ids[:max_frames]:
+        image = Path(root) / "training" / "image_2" / f"{frame}.png"
+        if not image.is_file():
+            raise DataFormatError(path, f"lists frame {frame!r}, but {image} is not there", "frame id")
     return [load_frame(root, frame) for frame in ids[:max_frames]]
 
 

@@ -8,7 +8,6 @@ images, so changing any of them computes new tokens.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,11 @@ from torch.utils.data import DataLoader, Subset
 
 from ...cache import cache_key, cached_folder
 from ...data.imagefolder import ImageFolderTensors
-from ...errors import DataFormatError
-from ...io import write_json
+from ...errors import CacheError, DataFormatError
+from ...io import read_json, write_json
 from ...progress import tqdm
+
+READS = ("cached_tokens", "image_split")
 
 
 @dataclass
@@ -113,8 +114,34 @@ def cached_tokens(encode, root: Path, split: str, image_size: int, subset: int |
     key = cache_key({**meta, "files": files})
     folder, _ = cached_folder("clip_tokens", key,
                               lambda partial: _write_tokens(encode, images, partial, device, batch_size, meta))
-    saved = json.loads((folder / "tokens.json").read_text())
-    return TokenSet(np.load(folder / "tokens.npy", mmap_mode="r"), np.load(folder / "labels.npy"), saved["classes"])
+    return read_token_set(folder)
+
+
+def read_token_set(folder: Path) -> TokenSet:
+    """A cache entry's tokens (N, D, G, G), N labels and the class names, each file checked."""
+    fix = f"delete {folder} to rebuild it"
+    saved = read_json(folder / "tokens.json", lambda path, message: CacheError(path, f"{message}; {fix}"))
+    classes = saved.get("classes") if isinstance(saved, dict) else None
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise CacheError(folder / "tokens.json", f"expected a list of class names; {fix}", "classes")
+    tokens = _load_array(folder / "tokens.npy", fix, mmap_mode="r")
+    labels = _load_array(folder / "labels.npy", fix)
+    if tokens.ndim != 4 or labels.ndim != 1 or len(labels) != len(tokens):
+        raise CacheError(folder / "tokens.npy", f"tokens of shape {tokens.shape} and labels of shape {labels.shape} "
+                                                f"(expected (N, D, G, G) and (N,)); {fix}")
+    if len(labels) and not (np.issubdtype(labels.dtype, np.integer) and 0 <= labels.min()
+                            and labels.max() < len(classes)):
+        raise CacheError(folder / "labels.npy", f"labels are not class indices below {len(classes)}; {fix}")
+    return TokenSet(tokens, labels, classes)
+
+
+def _load_array(path: Path, fix: str, mmap_mode: str | None = None) -> np.ndarray:
+    if not path.is_file():
+        raise CacheError(path, f"{'not found' if not path.exists() else 'not a file'}; {fix}")
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise CacheError(path, f"not a readable .npy array ({e}); {fix}") from None
 
 
 def require_image_splits(root: Path, splits: tuple[str, ...]) -> Path:
