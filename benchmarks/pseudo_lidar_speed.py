@@ -3,7 +3,7 @@
     python benchmarks/pseudo_lidar_speed.py             # KITTI's calibration, the seed's settings
     python benchmarks/pseudo_lidar_speed.py --json out.json
 
-Times :func:`mmdl_lib.data.pseudo_lidar.depth_to_points` with the rays built once per camera (as
+Times :func:`mmdl_lib.chapters.pseudo_lidar_kd.pseudo_lidar.depth_to_points` with the rays built once per camera (as
 the chapter does): the seed's 10 % subsample with constant intensity, and every pixel. Target:
 ≤ 10 ms per frame on a 2-core CPU for the seed's settings.
 """
@@ -21,9 +21,9 @@ import numpy as np
 
 os.environ.setdefault("MMDL_PROGRESS", "0")
 
-from mmdl_lib.data.kitti import read_calib  # noqa: E402
-from mmdl_lib.data.pseudo_lidar import PixelRays, depth_to_points  # noqa: E402
-from mmdl_lib.env import hardware  # noqa: E402
+from mmdl_lib.chapters.pseudo_lidar_kd.pseudo_lidar import PixelRays, depth_to_points
+from mmdl_lib.data.kitti import read_calib
+from mmdl_lib.env import hardware
 
 # KITTI's own calibration of training frame 000000 (P2 with its fourth column, a real R0_rect)
 KITTI_CALIB = """P2: 7.070493e+02 0 6.040814e+02 4.575831e+01 0 7.070493e+02 1.805066e+02 -3.454157e-01 0 0 1 4.981016e-03

@@ -18,9 +18,9 @@ from pathlib import Path
 
 os.environ.setdefault("MMDL_PROGRESS", "0")
 
-from mmdl_lib.env import hardware  # noqa: E402
-from mmdl_lib.synth import FORMATS, write_synthetic  # noqa: E402
-from mmdl_lib.synth.summary import summarize  # noqa: E402
+from mmdl_lib.chapters.synthetic_world.summary import summarize
+from mmdl_lib.env import hardware
+from mmdl_lib.synth import FORMATS, write_synthetic
 
 
 def scenes(counts: dict[str, int]) -> int:

@@ -21,10 +21,10 @@ import torch
 
 os.environ.setdefault("MMDL_PROGRESS", "0")
 
-from mmdl_lib.env import hardware  # noqa: E402
-from mmdl_lib.metrics.cost import cost_row  # noqa: E402
-from mmdl_lib.models.token_compressor import TokenCompressor  # noqa: E402
-from mmdl_lib.models.token_encoder import CLIPTokenEncoder  # noqa: E402
+from mmdl_lib.chapters.token_compression.compressor import TokenCompressor
+from mmdl_lib.chapters.token_compression.token_encoder import CLIPTokenEncoder
+from mmdl_lib.env import hardware
+from mmdl_lib.metrics.cost import cost_row
 
 
 def main() -> None:

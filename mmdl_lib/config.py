@@ -88,6 +88,20 @@ class StageConfig:
         values = {name: value for name, value in namespace.items() if name in names}
         return cls.from_profile(values.pop("profile", "smoke"), **values)
 
+    # What the run record says about the smoke profile's models, which are not the seed's (None: nothing)
+    SMOKE_NOTE: ClassVar[str | None] = None
+
+    def rehearsal_note(self) -> str | None:
+        """What the run record says about a rehearsal's models (a stage with something to say overrides it)."""
+        return None
+
+    def record_notes(self) -> str | None:
+        """What the run record says about models that are not the seed's: the smoke profile's note, a
+        rehearsal's, or None for the full profile (which runs the seed's models)."""
+        if self.profile == "smoke":
+            return self.SMOKE_NOTE
+        return self.rehearsal_note() if self.rehearse else None
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -9,6 +9,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+from .openmmlab.stack import op_paths, op_table
+from .runtime import select_device
+
 PACKAGES = (
     "torch", "torchvision", "timm", "open_clip_torch", "numpy", "albumentations", "open3d",
     "transformers", "sentence-transformers", "peft", "papermill", "jupyter-book",
@@ -73,11 +77,6 @@ def hardware() -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-    from . import __version__
-    from .runtime import select_device
-
-    from .openmmlab.stack import op_paths
-
     return {
         "mmdl_lib": __version__,
         "python": platform.python_version(),
@@ -100,7 +99,5 @@ def environment_report() -> str:
         "packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
     ]
     if env["openmmlab_ops"]:
-        from .openmmlab.stack import op_table
-
         lines.append("OpenMMLab ops: " + "; ".join(op_table(env["openmmlab_ops"]).splitlines()))
     return "\n".join(lines)

@@ -29,3 +29,7 @@ class CheckpointError(MMDLError):
 
 class RunRecordError(MMDLError):
     """A run record (results/**/record.json) that cannot be read back."""
+
+
+class CacheError(DataFormatError):
+    """A cache entry that is incomplete or corrupt (delete its folder to rebuild it)."""

@@ -35,17 +35,44 @@ def write_json(path: str | Path, obj: Any, indent: int | None = 1) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
 
 
-def read_json(path: str | Path) -> Any:
-    """Read JSON, naming the file and the position when it is missing or malformed."""
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook``: a key twice in one object is an error (``json`` would keep the last)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def read_json(path: str | Path, error: Callable[[Path, str], Exception] | None = None) -> Any:
+    """Read JSON, naming the file and the position when it is missing or malformed.
+
+    A UTF-8 byte-order mark (Windows editors write one) is accepted and read as without it; a key
+    repeated in one object is an error naming the key. ``error(path, message)`` builds the exception
+    (default :class:`DataFormatError`; checkpoints and run records pass their own).
+    """
     path = Path(path)
+    fail = error or (lambda p, message: DataFormatError(p, message))
     if not path.is_file():
-        raise DataFormatError(path, "file not found")
+        raise fail(path, "file not found" if not path.exists() else "not a file")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except UnicodeDecodeError as e:
-        raise DataFormatError(path, f"not UTF-8 text (byte {e.start}: {e.reason})") from None
+        raise fail(path, f"not UTF-8 text (byte {e.start}: {e.reason})") from None
     except json.JSONDecodeError as e:
-        raise DataFormatError(path, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        raise fail(path, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except _DuplicateKey as e:
+        raise fail(path, f"key {e.key!r} appears twice in one object") from None
+    except OSError as e:
+        raise fail(path, f"cannot read ({e.strerror or e})") from None
 
 
 def require_field(obj: dict, field: str, path: str | Path, kind: type | tuple[type, ...] | None = None) -> Any:

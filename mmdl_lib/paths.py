@@ -24,20 +24,6 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
-def dataset_root(data_root: str | None, synthetic: bool, fmt: str, preset: str, seed: int,
-                 folder: str | None = None) -> Path:
-    """Where a chapter's dataset lives: ``data_root`` when given; for a ``synthetic`` run (smoke, a
-    rehearsal: ``cfg.synthetic``) the synthetic world's ``fmt`` in ``preset`` (generated on first
-    use); otherwise ``$MMDL_DATA/<folder or fmt>``."""
-    if data_root:
-        return Path(data_root)
-    if synthetic:
-        from .synth import ensure_synthetic
-
-        return ensure_synthetic(fmt, preset, seed)
-    return data_dir() / (folder or fmt)
-
-
 def data_dir() -> Path:
     return Path(os.environ.get("MMDL_DATA", _home() / "data"))
 

@@ -7,7 +7,6 @@ executed run; the results chapter is generated from them (:mod:`mmdl_lib.book.re
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -17,10 +16,13 @@ from typing import Any
 from .engine import distributed
 from .env import environment
 from .errors import RunRecordError
-from .io import write_json
+from .io import read_json, write_json
 from .paths import results_dir
 
-REQUIRED = ("stage", "profile", "seed", "metrics", "created", "environment")
+READS = ("read_record", "latest_records")
+# every record has these, of these types (a bool is no seed)
+REQUIRED: dict[str, type] = {"stage": str, "profile": str, "seed": int, "metrics": dict, "created": str,
+                             "environment": dict}
 
 
 @dataclass
@@ -90,19 +92,16 @@ def _plain(value: Any) -> Any:
 def read_record(path: str | Path) -> dict[str, Any]:
     """Read a run record, naming the file and the field when it is corrupt or incomplete."""
     path = Path(path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise RunRecordError(f"{path}: cannot read run record ({e.strerror})") from None
-    except json.JSONDecodeError as e:
-        raise RunRecordError(f"{path}: corrupt run record (malformed JSON at line {e.lineno}: {e.msg})") from None
+    record = read_json(path, lambda p, message: RunRecordError(f"{p}: corrupt run record ({message})"))
     if not isinstance(record, dict):
         raise RunRecordError(f"{path}: corrupt run record (expected a JSON object)")
-    for field in REQUIRED:
+    for field, kind in REQUIRED.items():
         if field not in record:
             raise RunRecordError(f"{path}: corrupt run record (missing field '{field}')")
-    if not isinstance(record["metrics"], dict):
-        raise RunRecordError(f"{path}: corrupt run record (field 'metrics' must be an object)")
+        if not isinstance(record[field], kind) or isinstance(record[field], bool):
+            raise RunRecordError(f"{path}: corrupt run record (field '{field}' must be "
+                                 f"{'an object' if kind is dict else f'a {kind.__name__}'}, "
+                                 f"got {record[field]!r:.40})")
     return record
 
 

@@ -67,7 +67,7 @@ print(environment_report())
 
 # %%
 from mmdl_lib.records import Run
-from mmdl_lib.stages.synthetic_world import SyntheticWorldConfig, write_all_formats
+from mmdl_lib.chapters.synthetic_world.pipeline import SyntheticWorldConfig, write_all_formats
 from mmdl_lib.viz.world import format_table
 
 cfg = SyntheticWorldConfig.from_parameters(globals())  # every parameter above, by name

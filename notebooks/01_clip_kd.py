@@ -88,20 +88,21 @@ pipeline(["COCO image", "region crop\n+ caption", "frozen CLIP teacher\n(image +
 import pandas as pd
 import torch
 
-from mmdl_lib.engine.region_clip import embed_regions, teacher_targets
+from mmdl_lib import region_clip
+from mmdl_lib.region_clip import embed_regions, teacher_targets
 from mmdl_lib.metrics.retrieval import region_chance_report, region_retrieval_report
 from mmdl_lib.paths import display_path
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
-from mmdl_lib.stages import clip_kd
-from mmdl_lib.viz.retrieval import show_regions
+from mmdl_lib.chapters.clip_kd import pipeline as clip_kd
+from mmdl_lib.chapters.clip_kd.figures import show_regions
 
 cfg = clip_kd.ClipKDConfig.from_parameters(globals())  # every parameter above, by name
 torch_device = select_device(cfg.device)
 seed_everything(cfg.seed)
 run = Run.start("clip_kd", cfg.profile, cfg.seed, resume=cfg.resume)
-coco_root = clip_kd.resolve_coco_root(cfg)
-train_regions, val_regions = clip_kd.load_regions(cfg, coco_root)
+coco_root = region_clip.resolve_coco_root(cfg)
+train_regions, val_regions = region_clip.load_regions(cfg, coco_root)
 print(f"device {torch_device} · data {display_path(coco_root)}")
 print(f"train: {len(train_regions)} regions, {len(train_regions.captions)} distinct captions; "
       f"skipped {dict(train_regions.report.skipped)}")
@@ -119,7 +120,7 @@ show_regions(val_regions);
 # distil noise. It is cached and reused by later runs and by chapter 02.
 
 # %%
-teacher, teacher_info = clip_kd.get_teacher(cfg, train_regions, val_regions, torch_device)
+teacher, teacher_info = region_clip.get_teacher(cfg, train_regions, val_regions, torch_device)
 targets = teacher_targets(teacher, train_regions, val_regions, torch_device)
 chance = region_chance_report(val_regions)
 teacher_report = region_retrieval_report(targets.val_image, targets.val_text, val_regions)
@@ -166,7 +167,7 @@ plot_history(histories, ["loss_total", "val_t2r_R@5", "val_r2t_R@5"]);
 # The dotted line is a random ranking.
 
 # %%
-from mmdl_lib.viz.retrieval import bar_compare
+from mmdl_lib.chapters.clip_kd.figures import bar_compare
 
 reports = {"teacher": teacher_report}
 student_val = {}
@@ -193,7 +194,7 @@ if cfg.ablation:
 # ### Qualitative: top-5 regions for a few captions
 
 # %%
-from mmdl_lib.viz.retrieval import show_text_to_region
+from mmdl_lib.chapters.clip_kd.figures import show_text_to_region
 
 queries = [c for c in val_regions.captions if "small" in c][:2] + [c for c in val_regions.captions if "large" in c][:2]
 show_text_to_region(queries, student_val["all three"].numpy(), targets.val_text.numpy(), val_regions);
@@ -210,23 +211,26 @@ from mmdl_lib.metrics.cost import teacher_student_cost, teacher_student_ratios
 student = students["all three"]
 timing = dict(batch=max(cfg.latency_batches), repeats=2 * cfg.latency_repeats)  # a rehearsal times less
 cost = teacher_student_cost(teacher, student, cfg.image_size, torch_device, **timing)
+cpu_cost = cost
 if torch_device.type != "cpu":
     cpu_cost = teacher_student_cost(teacher.cpu(), student.cpu(), cfg.image_size, torch.device("cpu"), **timing)
-    for name in cost:
+    for name in ("teacher image tower", "student"):
         cost[name].update(cpu_cost[name])
+    cost[f"latency ratio ({torch_device.type})"] = cost.pop("latency ratio")
+    cost["latency ratio"] = cpu_cost["latency ratio"]
     teacher.to(torch_device), student.to(torch_device)
-cost_table = pd.DataFrame(cost).T
+cost_table = pd.DataFrame({name: cost[name] for name in ("teacher image tower", "student")}).T
 display(cost_table.round(4))
-latency_key = "latency_ms_per_image_cpu"
-speedup = cost["teacher image tower"][latency_key] / cost["student"][latency_key]
+speedup = cpu_cost["latency ratio"]
 ratio = reports["student (all three)"]["t2r_R@5"] / teacher_report["t2r_R@5"]
-print(f"student is {speedup:.1f}× faster per image on the CPU and keeps {ratio:.0%} of the teacher's "
-      f"text→region R@5")
+print(f"the student takes 1/{speedup['ratio']:.2f} of the teacher tower's time per image on the CPU "
+      f"({speedup['confidence']:.0%} interval {speedup['low']:.2f}–{speedup['high']:.2f}×, {speedup['rounds']} rounds "
+      f"timed in turns; median with quartiles in the table) and keeps {ratio:.0%} of the teacher's text→region R@5")
 
 # %% [markdown]
 # ## The deployment pair: what the car would run
 #
-# The smoke pair above is two toys of about the same size, so its ratio says little. What the
+# The smoke pair above is two small models trained in minutes, so its ratio says little. What the
 # seed cares about is the full profile's pair: the OpenCLIP ViT-B/16 image tower that cannot run
 # in a car, and the ConvNeXt-Tiny meant to replace it, both at 224 px. Their cost does not depend
 # on their weights, so we build both architectures with random weights and time them here, at
@@ -238,9 +242,13 @@ print(f"student is {speedup:.1f}× faster per image on the CPU and keeps {ratio:
 # %%
 pair = clip_kd.deployment_pair(repeats=cfg.latency_repeats)
 pair_ratios = teacher_student_ratios(pair)
-display(pd.DataFrame(pair).T)
+display(pd.DataFrame({name: row for name, row in pair.items() if name != "latency ratio"}).T)
+low, high = pair_ratios["latency_low"], pair_ratios["latency_high"]
+promise = ("below what the FLOPs promise" if high < pair_ratios["flops"] else
+           "above what the FLOPs promise" if low > pair_ratios["flops"] else "in line with the FLOP ratio")
 print(f"teacher tower / student: {pair_ratios['params']:.1f}× the parameters, {pair_ratios['flops']:.2f}× the FLOPs, "
-      f"{pair_ratios['latency']:.2f}× the latency (each in its fastest runtime, batch 1, this CPU)")
+      f"{pair_ratios['latency']:.2f}× the latency ({pair_ratios['latency_confidence']:.0%} interval "
+      f"{low:.2f}–{high:.2f}×; each in its fastest runtime, batch 1, this CPU, timed in turns): {promise}")
 
 # %% [markdown]
 # ## Exporting the distilled student to ONNX
@@ -275,7 +283,8 @@ metrics = {
     "chance": chance,
     "student_over_teacher_t2r_R@5": ratio,
     "cost": cost,
-    "student_speedup_cpu": speedup,
+    "student_speedup_cpu": speedup["ratio"],
+    "student_speedup_cpu_interval": [speedup["low"], speedup["high"]],
     "deployment_pair": pair,
     "deployment_ratios": pair_ratios,
     "onnx": {k: v for k, v in onnx_report.items() if k != "path"},

@@ -95,14 +95,14 @@ pipeline(["camera image", "distilled ConvNeXt\nstages 2–4 → H/16×W/16\n(fro
 import pandas as pd
 import torch
 
-from mmdl_lib.book.upstream import find_or_train_distilled, latest_grounding
-from mmdl_lib.models.grounding import load_grounding
+from mmdl_lib.book.artefacts import find_or_train_distilled, latest_grounding
+from mmdl_lib.chapters.talk2car.model import load_grounding
 from mmdl_lib.models.student import load_student
 from mmdl_lib.models.teacher import CLIPTeacher
 from mmdl_lib.paths import display_path
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
-from mmdl_lib.stages import talk2car
+from mmdl_lib.chapters.talk2car import pipeline as talk2car
 
 cfg = talk2car.Talk2CarConfig.from_parameters(globals())  # every parameter above, by name
 torch_device = select_device(cfg.device)
@@ -148,8 +148,8 @@ print({kind: enc.name for kind, enc in encoders_of_text.items()}, "· feature ma
 
 # %%
 from mmdl_lib.metrics.boxes import grounding_metrics
-from mmdl_lib.models.grounding import predict
-from mmdl_lib.models.grounding_baselines import baseline_metrics
+from mmdl_lib.chapters.talk2car.model import predict
+from mmdl_lib.chapters.talk2car.baselines import baseline_metrics
 from mmdl_lib.viz.curves import plot_history
 
 results = baseline_metrics(splits)
@@ -237,8 +237,8 @@ comparison.round(3)
 
 # %%
 from mmdl_lib.metrics.boxes import pairwise_iou
-from mmdl_lib.models.grounding import token_scores
-from mmdl_lib.viz.grounding import plot_predictions, show_token_scores
+from mmdl_lib.chapters.talk2car.model import token_scores
+from mmdl_lib.chapters.talk2car.figures import plot_predictions, show_token_scores
 
 iou = pairwise_iou(val_pred, splits.val.boxes)
 order = torch.argsort(iou, descending=True).tolist()
@@ -293,7 +293,7 @@ pd.DataFrame(onnx_report["latency_ms_per_command_cpu"]).T.round(3)
 
 # %%
 from mmdl_lib.data.talk2car import read_predictions, write_predictions
-from mmdl_lib.models.grounding import save_grounding
+from mmdl_lib.chapters.talk2car.model import save_grounding
 
 artifacts = {"grounding": str(save_grounding(run.folder / "grounding", model, cfg.to_dict(), encoder_folder, text_dim)),
              "grounding_onnx": onnx_report["path"]}

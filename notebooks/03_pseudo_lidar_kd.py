@@ -99,7 +99,7 @@ import torch
 
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
-from mmdl_lib.stages import pseudo_lidar_kd as stage
+from mmdl_lib.chapters.pseudo_lidar_kd import pipeline as stage
 
 cfg = stage.PseudoLidarKDConfig.from_parameters(globals())  # every parameter above, by name
 torch_device = select_device(cfg.device)
@@ -130,8 +130,8 @@ print({split: len(f) for split, f in frames.items()}, "frames ·", f"{frames['va
 
 # %%
 from mmdl_lib.data.kitti import has_depth_maps, read_depth_maps
-from mmdl_lib.metrics.depth import depth_metrics, object_depth_errors
-from mmdl_lib.viz.lidar import depth_panels
+from mmdl_lib.chapters.pseudo_lidar_kd.depth_metrics import depth_metrics, object_depth_errors
+from mmdl_lib.chapters.pseudo_lidar_kd.figures import depth_panels
 
 depth_model = stage.depth_network(cfg, frames["train"], root, torch_device)
 depths = {split: stage.predict_depths(cfg, depth_model, f, torch_device) for split, f in frames.items()}
@@ -158,7 +158,7 @@ depth_panels(example.image, {"GLPN": depths["val"][0], **({"depth_2 (truth)": tr
 # below catches without knowing the cause.
 
 # %%
-from mmdl_lib.data.pseudo_lidar import scale_from_scans
+from mmdl_lib.chapters.pseudo_lidar_kd.pseudo_lidar import scale_from_scans
 
 running = cfg.depth_max_depth or depth_model.config.max_depth
 # the head's output is proportional to max_depth, so the default's prediction is ours × 10 / running
@@ -176,8 +176,8 @@ print({k: round(v, 2) for k, v in scales.items()}, "· scale used:", round(scale
 # KITTI velodyne `.bin`, so any KITTI tool reads it.
 
 # %%
-from mmdl_lib.openmmlab.kitti import lidar_boxes
-from mmdl_lib.viz.lidar import bev_panels, cloud_figure
+from mmdl_lib.chapters.pseudo_lidar_kd.frames import lidar_boxes
+from mmdl_lib.chapters.pseudo_lidar_kd.figures import bev_panels, cloud_figure
 
 pseudo_dir = run.folder / "pseudo_lidar" / "velodyne"
 clouds = {split: stage.pseudo_clouds(cfg, depths[split], f, scale, out=pseudo_dir) for split, f in frames.items()}
@@ -202,7 +202,7 @@ cloud_figure({"real LiDAR": real, "pseudo-LiDAR": clouds["val"][0]})
 
 # %%
 from mmdl_lib.errors import MMDLError
-from mmdl_lib.openmmlab.kitti import collate_samples
+from mmdl_lib.chapters.pseudo_lidar_kd.frames import collate_samples
 
 teacher_train = stage.samples(cfg, frames["train"], None, "lidar", point_range)
 student_train = stage.samples(cfg, frames["train"], clouds["train"], "pseudo-lidar", point_range)
@@ -281,8 +281,8 @@ if tolerance:
 # per training frame and reused by every student.
 
 # %%
-from mmdl_lib.models.detection_kd import PseudoLidarKD
-from mmdl_lib.viz.lidar import plot_kd_terms
+from mmdl_lib.chapters.pseudo_lidar_kd.kd_model import PseudoLidarKD
+from mmdl_lib.chapters.pseudo_lidar_kd.figures import plot_kd_terms
 
 kd_template = PseudoLidarKD(teacher, projection=cfg.feature_projection == "conv1d", temperature=cfg.kd_temperature)
 kd_template.cache_teacher(teacher_train)  # the teacher's outputs, computed once for every student
@@ -395,7 +395,7 @@ pd.DataFrame(car_moderate).T.round(2)
 # the students with pseudo-LiDAR.
 
 # %%
-from mmdl_lib.viz.lidar import boxes_on_image
+from mmdl_lib.chapters.pseudo_lidar_kd.figures import boxes_on_image
 
 if cfg.visualize:
     i = int(np.argmax([len(s["data_sample"].gt_instances_3d) for s in teacher_val]))
@@ -415,8 +415,8 @@ if cfg.visualize:
 # the camera's intrinsics.
 
 # %%
-from mmdl_lib.engine.detection import predict_samples
-from mmdl_lib.openmmlab.kitti import KittiFrame, other_camera_frame
+from mmdl_lib.chapters.pseudo_lidar_kd.detector_training import predict_samples
+from mmdl_lib.chapters.pseudo_lidar_kd.frames import KittiFrame, other_camera_frame
 
 if cfg.visualize:
     outside, outside_scale = other_camera_frame(cfg.seed + 1, frames["train"][0], cfg.image_scale)
@@ -437,7 +437,7 @@ if cfg.visualize:
 # config and counted (random weights: nothing downloads).
 
 # %%
-from mmdl_lib.openmmlab.configs import kitti_parameter_table
+from mmdl_lib.chapters.pseudo_lidar_kd.detectors import kitti_parameter_table
 
 parameters = kitti_parameter_table()
 pd.Series(parameters, name="parameters (M)").round(1).to_frame()
@@ -456,7 +456,7 @@ metrics = {"ap": results, "ceiling": results_table["ceiling (ground truth as det
            "depth_error_tolerance": {str(sd): {"ap": t["ap"], "mean_abs_car_error": float(np.abs(t["car_errors"]).mean())}
                                      for sd, t in tolerance.items()}}
 record = run.record(metrics, config=cfg.to_dict(), artifacts={"pseudo_lidar": str(pseudo_dir)},
-                    notes=stage.record_notes(cfg))
+                    notes=cfg.record_notes())
 print({name: round(r["Car"]["bev"]["moderate"], 2) for name, r in results.items()})
 print("run record:", display_path(record))
 

@@ -115,7 +115,7 @@ import torch
 from mmdl_lib.paths import display_path
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
-from mmdl_lib.stages import text_ood_segmentation as stage
+from mmdl_lib.chapters.text_ood_segmentation import pipeline as stage
 
 cfg = stage.TextOODSegConfig.from_parameters(globals())  # every parameter above, by name
 torch_device = select_device(cfg.device)
@@ -152,7 +152,7 @@ display(pd.DataFrame([{"band": band, "concept": c["name"], "synset": c["synset"]
 # %% [markdown]
 # ## The model, as an mmseg config
 #
-# Every module is registered in mmseg's registry (`mmdl_lib.models.tdos`), so the model is built
+# Every module is registered in mmseg's registry (`mmdl_lib.chapters.text_ood_segmentation.model`), so the model is built
 # from a config file like any mmseg model: the book's `tdos_cityscapes_*.py` inherit mmseg's own
 # Mask2Former Cityscapes config and change only the backbone, the head's classifier and the sizes.
 # Each query's class logits are `scale · cos(query, prompt)` for the 19 class prompts, one **OOD
@@ -209,8 +209,8 @@ plot_history({"TDOS": history}, ["loss", "decode.loss_cls", "decode.loss_mask", 
 # nothing from it; the sub-block's output has to move.
 
 # %%
-from mmdl_lib.engine.segmentation import seg_batch
-from mmdl_lib.viz.ood import augmentation_figure
+from mmdl_lib.chapters.text_ood_segmentation.train import seg_batch
+from mmdl_lib.chapters.text_ood_segmentation.figures import augmentation_figure
 
 image, label = sets["train"][0]
 example_batch = model.data_preprocessor(seg_batch([(image, label)]), False)
@@ -243,7 +243,7 @@ display(pd.DataFrame(ood).T.rename(index=score_titles).round(4))
 print(f"anomalous pixels: {results['anomaly_fraction']:.2%} of the scored ones (a random score's AP)")
 
 # %%
-from mmdl_lib.viz.ood import score_bars
+from mmdl_lib.chapters.text_ood_segmentation.figures import score_bars
 
 score_bars(ood, baseline_ap=results["anomaly_fraction"], titles=score_titles);
 
@@ -254,9 +254,9 @@ score_bars(ood, baseline_ap=results["anomaly_fraction"], titles=score_titles);
 # score on one colour scale across the rows).
 
 # %%
-from mmdl_lib.engine.segmentation import predict_class_maps
-from mmdl_lib.models.tdos import anomaly_scores
-from mmdl_lib.viz.ood import anomaly_heatmaps
+from mmdl_lib.chapters.text_ood_segmentation.train import predict_class_maps
+from mmdl_lib.chapters.text_ood_segmentation.model import anomaly_scores
+from mmdl_lib.chapters.text_ood_segmentation.figures import anomaly_heatmaps
 
 shown = np.argsort([-(lab == 1).sum() for lab in sets["ood"].labels()])[:4]
 maps = anomaly_scores(predict_class_maps(model, sets["ood"].images(shown), device=torch_device, desc="heat maps"))
@@ -281,7 +281,7 @@ metrics = {**results, "history": history, "train_seconds": train_seconds,
            "concepts": {band: [c["name"] for c in found] for band, found in concepts.items()},
            "n_images": {name: len(s) for name, s in sets.items()}, "clip": clip}
 record = run.record(metrics, config=cfg.to_dict(), artifacts={"weights": str(weights)},
-                    notes=stage.record_notes(cfg))
+                    notes=cfg.record_notes())
 print({name: round(m["ap"], 4) for name, m in ood.items()}, f"mIoU {segmentation['miou']:.3f}")
 print("run record:", display_path(record))
 
@@ -296,7 +296,7 @@ print("run record:", display_path(record))
 # mmdl run 04 --profile full -p ood_layout road_anomaly -p ood_root /data/RoadAnomaly
 # mmdl run 04 --rehearse                # before the downloads: the full configuration on a CPU, random weights
 # # the seed's dist_train.sh: mmengine's launcher under torchrun, one process per GPU
-# torchrun --nproc_per_node 4 -m mmdl_lib.stages.tdos_torchrun --profile full
+# torchrun --nproc_per_node 4 -m mmdl_lib.cli.tdos_torchrun --profile full
 # # the seed's --finetune: decoder and prompts only, from a trained checkpoint
 # mmdl run 04 --profile full -p finetune true -p load_from results/text_ood_segmentation/<run>/tdos.safetensors
 # ```

@@ -111,7 +111,7 @@ import pandas as pd
 
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
-from mmdl_lib.stages import token_compression as stage
+from mmdl_lib.chapters.token_compression import pipeline as stage
 
 cfg = stage.config_from(globals())  # every parameter above, by name; then the Hydra overrides
 torch_device = select_device(cfg.device)
@@ -143,7 +143,7 @@ print({split: len(t) for split, t in tokens.items()}, "images ·", len(tokens["t
 # (logged as `adaptive_weight`), so weight 1 means an equal say.
 
 # %%
-from mmdl_lib.viz.tokens import wgan_curves
+from mmdl_lib.chapters.token_compression.figures import wgan_curves
 
 started = time.perf_counter()
 main_model, main_critic, main_result = stage.train_autoencoder(
@@ -168,7 +168,7 @@ wgan_curves(main_result.step_log, main_result.history);
 # so a few large channels, which CLIP hidden states have, do not make every cosine high.
 
 # %%
-from mmdl_lib.metrics.token_compression import compression_report
+from mmdl_lib.chapters.token_compression.metrics import compression_report
 
 main = compression_report(main_model, main_critic, val_tokens)
 display(pd.DataFrame({"2D-conv compressor": {k: main[k] for k in ("cosine", "mse", "wasserstein", "token_norm_ratio")},
@@ -189,7 +189,7 @@ print(f"6×6: reconstruction cosine {main['cosine']:.3f} vs average pooling {mai
 # Same settings and epochs for every grid size; the time is the training time in this run.
 
 # %%
-from mmdl_lib.viz.tokens import compression_plot
+from mmdl_lib.chapters.token_compression.figures import compression_plot
 
 table = {cfg.output_grid_size: main}
 for grid in cfg.table_grid_sizes:
@@ -268,9 +268,9 @@ print(f"zero-shot with the encoder's own image embedding (class token): {referen
 # cosine is drawn over the grid, the 6×6 blocks outlined.
 
 # %%
-from mmdl_lib.metrics.token_compression import reconstruction_cosine_map
-from mmdl_lib.models.token_autoencoder import load_token_autoencoder, save_token_autoencoder
-from mmdl_lib.viz.tokens import cosine_map_figure
+from mmdl_lib.chapters.token_compression.metrics import reconstruction_cosine_map
+from mmdl_lib.chapters.token_compression.autoencoder import load_token_autoencoder, save_token_autoencoder
+from mmdl_lib.chapters.token_compression.figures import cosine_map_figure
 
 saved = save_token_autoencoder(main_model.cpu(), run.folder / "compressor")
 loaded = load_token_autoencoder(saved)
@@ -286,7 +286,7 @@ cosine_map_figure(image, cosine, cfg.output_grid_size,
 # the encoder's time and saves the language model 16× the tokens.
 
 # %%
-from mmdl_lib.metrics.token_compression import compression_cost
+from mmdl_lib.chapters.token_compression.metrics import compression_cost
 
 cost = compression_cost(clip, main_model.to(torch_device), batch=cfg.cost_batch_size)
 display(pd.DataFrame(cost).T.round(4))

@@ -119,7 +119,7 @@ import pandas as pd
 from mmdl_lib.data.hecto_cars import car_image_sets
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device, seed_everything
-from mmdl_lib.stages import car_classification as stage
+from mmdl_lib.chapters.car_classification import pipeline as stage
 
 cfg = stage.CONFIG.from_parameters(globals())
 torch_device = select_device(cfg.device)
@@ -238,7 +238,7 @@ pd.DataFrame(qlora_log).plot(x="step", y="loss", figsize=(4.5, 2.5), title="QLoR
 # class's training frequency, the floor any model must beat.
 
 # %%
-from mmdl_lib.viz.classification import approach_bars, show_predictions
+from mmdl_lib.chapters.car_classification.figures import approach_bars, show_predictions
 
 scores = stage.score_approaches(approaches, split)
 val_table = pd.DataFrame({name: row["val"] for name, row in scores.items()}).T
@@ -268,8 +268,8 @@ show_predictions([clip_sets["val"][i]["image"] for i in range(min(8, len(clip_se
 # the test columns show whether the gains hold on images neither fit has seen.
 
 # %%
-from mmdl_lib.engine.calibration import calibrate_and_ensemble
-from mmdl_lib.viz.classification import reliability_diagrams
+from mmdl_lib.chapters.car_classification.calibration import calibrate_and_ensemble
+from mmdl_lib.chapters.car_classification.figures import reliability_diagrams
 
 temperature, calibrated, ensemble_weights, mixed = calibrate_and_ensemble(approaches, split.labels("val"), cfg.seed)
 display(pd.DataFrame(temperature).T.round(3))
@@ -292,7 +292,7 @@ reliability_diagrams({f"{best_approach}": (approaches[best_approach]["val"], spl
 # per class, each row summing to one.
 
 # %%
-from mmdl_lib.data.hecto_cars import write_outputs
+from mmdl_lib.chapters.car_classification.submission import write_outputs
 
 artifacts = {**write_outputs(run.folder, split, mixed, cfg.top_k), "qlora_adapter": str(run.folder / "qlora_adapter")}
 submission = pd.read_csv(artifacts["submission"])
@@ -313,7 +313,7 @@ metrics = {"scores": scores, "final_scores": final_scores, "temperature": temper
            "clip": {k: v for k, v in clip_info.items() if k != "history"}, "seconds": seconds,
            "n_images": {"train": len(split.train), "val": len(split.val), "test": len(split.data.test_ids)}}
 record = run.record(metrics, config=cfg.to_dict(), artifacts=artifacts,
-                    notes=stage.record_notes(cfg))
+                    notes=cfg.record_notes())
 print("smoke checks:", stage.smoke_checks(metrics) if cfg.profile == "smoke" else "(full profile)")
 print("run record:", display_path(record))
 

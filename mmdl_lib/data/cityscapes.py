@@ -16,21 +16,21 @@ for chapter 04 (TDOS).
   - ``road_anomaly``: Road Anomaly's ``frame_list.json``, ``frames/<stem>.jpg`` and
     ``frames/<stem>.labels/labels_semantic.png`` whose values are 0 background, 1 road, 2 anomaly.
 
-Every reader error names the file: a missing folder or label, an image and a label of different
-sizes, a label value the layout does not define.
+Every reader error names the file: a missing folder, label or image (a label whose image is gone),
+an image and a label of different sizes (both files named), a label value the layout does not define.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataFormatError
-from .validation import open_image, read_text
+from .validation import open_image, read_json, unique
 
+READS = ("cityscapes_pairs", "read_labelled", "read_cityscapes", "ood_pairs", "read_ood")
 IGNORE = 255
 
 
@@ -86,13 +86,27 @@ def cityscapes_pairs(root: str | Path, split: str) -> list[LabelledImage]:
         pairs.append(LabelledImage(image, label))
     if not pairs:
         raise DataFormatError(images, "no <city>/*_leftImg8bit.png image in the split")
+    _no_orphan_labels({p.label for p in pairs}, sorted(labels.glob("*/*_gtFine_labelIds.png")),
+                      lambda label: images / label.parent.name / label.name.replace("_gtFine_labelIds.png",
+                                                                                    "_leftImg8bit.png"))
     return pairs
+
+
+def _no_orphan_labels(paired: set[Path], labels: list[Path], image_of) -> None:
+    """A label whose image is missing: the image was lost, and the split would shrink silently."""
+    for label in labels:
+        if label not in paired:
+            raise DataFormatError(image_of(label), f"image of {label.name} not found")
 
 
 def read_labelled(pair: LabelledImage) -> tuple[np.ndarray, np.ndarray]:
     """(RGB uint8 (H, W, 3), raw label map (H, W)); an image and label of different sizes is an error."""
     image = np.asarray(open_image(pair.image).convert("RGB"))
-    label = np.asarray(open_image(pair.label, size=(image.shape[1], image.shape[0]), field="size"))
+    label = open_image(pair.label)
+    if label.size != (image.shape[1], image.shape[0]):
+        raise DataFormatError(pair.label, f"label map is {label.width}×{label.height}, its image {pair.image.name} "
+                                          f"is {image.shape[1]}×{image.shape[0]}", "size")
+    label = np.asarray(label)
     if label.ndim != 2:
         raise DataFormatError(pair.label, f"a label map has one channel, this one has shape {label.shape}")
     return image, label
@@ -127,8 +141,7 @@ def ood_pairs(root: str | Path, layout: str) -> list[LabelledImage]:
         raise ValueError(f"unknown OOD layout {layout!r}; choose one of {', '.join(OOD_LAYOUTS)}")
     root, spec = _folder(Path(root), f"{layout} dataset"), OOD_LAYOUTS[layout]
     if layout == "road_anomaly":  # the release lists its frames
-        listed = json.loads(read_text(root / "frame_list.json", "Road Anomaly frame list"))
-        images = [root / "frames" / name for name in listed]
+        images = [root / "frames" / name for name in _frame_list(root / "frame_list.json")]
     else:
         images = sorted(root.glob(spec.images))
     if not images:
@@ -139,7 +152,31 @@ def ood_pairs(root: str | Path, layout: str) -> list[LabelledImage]:
         if not label.is_file():
             raise DataFormatError(label, f"label of {image.name} not found ({layout} layout)")
         pairs.append(LabelledImage(image, label))
+    if layout != "road_anomaly":  # the frame list, not the folder, defines Road Anomaly
+        _no_orphan_ood_labels(root, spec, {image.stem for image in images})
     return pairs
+
+
+def _no_orphan_ood_labels(root: Path, spec: OODLayout, stems: set[str]) -> None:
+    """A label without its image: the image was lost, and the benchmark would shrink silently."""
+    prefix, suffix = spec.label.split("{stem}")
+    extension = Path(spec.images).suffix
+    extension = extension if extension and "*" not in extension else ".*"
+    for label in sorted(root.glob(spec.label.format(stem="*"))):
+        name = label.relative_to(root).as_posix()
+        stem = name[len(prefix):len(name) - len(suffix)]
+        if stem not in stems:
+            raise DataFormatError(root / Path(spec.images).parent / f"{stem}{extension}",
+                                  f"image of {label.name} not found (no {spec.images} has its stem)")
+
+
+def _frame_list(path: Path) -> list[str]:
+    """Road Anomaly's ``frame_list.json``: a list of distinct frame file names."""
+    listed = read_json(path)
+    if not isinstance(listed, list) or not all(isinstance(name, str) and name for name in listed):
+        raise DataFormatError(path, f"expected a list of frame file names, got {str(listed)[:60]}")
+    unique(listed, path, "frame")
+    return listed
 
 
 def read_ood(pair: LabelledImage, layout: str) -> tuple[np.ndarray, np.ndarray]:

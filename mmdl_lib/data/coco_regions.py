@@ -26,7 +26,9 @@ from torch.utils.data import Dataset
 from ..errors import DataFormatError
 from ..io import read_json, require_field
 from ..progress import tqdm
-from .validation import clip_to_image, finite_numbers, open_image, unique
+from .validation import clip_to_image, finite_numbers, image_header_size, open_image, same_size, unique
+
+READS = ("COCORegionTextDataset",)
 
 COLOR_WORDS = ("red", "blue", "green", "yellow", "white", "black", "silver", "orange", "gray", "grey", "brown", "pink",
                "purple")
@@ -109,7 +111,7 @@ class COCORegionTextDataset(Dataset):
         path = self.root / "annotations" / f"instances_{split}2017.json"
         data = read_json(path)
         image_list = require_field(data, "images", path, list)
-        unique([require_field(im, "id", path) for im in image_list], path, "images.id")
+        unique([require_field(im, "id", path, int) for im in image_list], path, "images.id")
         images = {im["id"]: im for im in image_list}
         for im in image_list:
             for key in ("width", "height"):
@@ -117,10 +119,10 @@ class COCORegionTextDataset(Dataset):
                     raise DataFormatError(path, f"image {im['id']}: {key} must be a positive integer, "
                                                 f"got {im.get(key)!r}", key)
         categories = require_field(data, "categories", path, list)
-        unique([require_field(c, "id", path) for c in categories], path, "categories.id")
+        unique([require_field(c, "id", path, int) for c in categories], path, "categories.id")
         names = {c["id"]: require_field(c, "name", path, str) for c in categories}
         annotations = require_field(data, "annotations", path, list)
-        unique([require_field(a, "id", path) for a in annotations], path, "annotations.id")
+        unique([require_field(a, "id", path, int) for a in annotations], path, "annotations.id")
         captions = self._captions(split)
         per_image = Counter((a.get("image_id"), a.get("category_id")) for a in annotations)
         regions = []
@@ -131,11 +133,11 @@ class COCORegionTextDataset(Dataset):
             x, y, w, h = finite_numbers(box, path, f"bbox of annotation {ann['id']}")
             if w < 0 or h < 0:
                 raise DataFormatError(path, f"annotation {ann['id']}: negative size in {box}", "bbox")
-            category = names.get(require_field(ann, "category_id", path))
+            category = names.get(require_field(ann, "category_id", path, int))
             if category is None:
                 raise DataFormatError(path, f"annotation {ann.get('id')} has unknown category_id {ann['category_id']}",
                                       "category_id")
-            image = images.get(require_field(ann, "image_id", path))
+            image = images.get(require_field(ann, "image_id", path, int))
             if image is None:
                 raise DataFormatError(path, f"annotation {ann.get('id')} points at missing image id {ann['image_id']}",
                                       "image_id")
@@ -149,7 +151,14 @@ class COCORegionTextDataset(Dataset):
                                          f"annotation {ann['id']}")
             if overhangs:  # kept whole: the crop pads what lies outside
                 self.report.overhanging += 1
-            color = (ann.get("attributes") or {}).get("color")
+            attributes = ann.get("attributes") or {}
+            if not isinstance(attributes, dict):
+                raise DataFormatError(path, f"annotation {ann['id']}: expected an object, got {attributes!r:.40}",
+                                      "attributes")
+            color = attributes.get("color")
+            if color is not None and not isinstance(color, str):
+                raise DataFormatError(path, f"annotation {ann['id']}: expected a colour name, got {color!r}",
+                                      "attributes.color")
             if color is None and per_image[(ann["image_id"], ann["category_id"])] == 1:
                 texts = captions.get(ann["image_id"])
                 if texts is None:
@@ -166,16 +175,20 @@ class COCORegionTextDataset(Dataset):
         missing = sorted({str(r.image_file) for r in regions if not r.image_file.is_file()})
         if missing:
             raise DataFormatError(missing[0], f"image not found ({len(missing)} missing in split {split!r})")
+        sizes = {r.image_file: r.image_size for r in regions}  # the header alone: no decoding here
+        for file, size in sizes.items():
+            same_size(file, image_header_size(file, "width/height"), size, "the annotation says", "width/height")
         self.report.kept = len(regions)
         return regions
 
     def _captions(self, split: str) -> dict[int, list[str]]:
         path = self.root / "annotations" / f"captions_{split}2017.json"
-        if not path.is_file():
+        if not path.exists():
             return {}
         texts: dict[int, list[str]] = {}
         for ann in require_field(read_json(path), "annotations", path, list):
-            texts.setdefault(require_field(ann, "image_id", path), []).append(require_field(ann, "caption", path, str))
+            texts.setdefault(require_field(ann, "image_id", path, int), []).append(
+                require_field(ann, "caption", path, str))
         return texts
 
     def __len__(self) -> int:

@@ -17,12 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DataFormatError
 from ..io import atomic_write, read_json
 from ..progress import tqdm
+from .validation import open_image, unique
+
+READS = ("HectoCars", "CarImages", "load_image")
 
 # Dacon talkboard 413868: each pair "is considered the same class when scored".
 HECTO_DUPLICATE_PAIRS = (
@@ -36,16 +39,25 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def _read_csv(path: Path, header: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (a byte-order mark dropped); every row as long as the header."""
     if not path.is_file():
-        raise DataFormatError(path, "file not found")
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.reader(f))
+        raise DataFormatError(path, "file not found" if not path.exists() else "not a file")
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            rows = [row for row in csv.reader(f) if row]
+    except UnicodeDecodeError as e:
+        raise DataFormatError(path, f"not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except (OSError, csv.Error) as e:
+        raise DataFormatError(path, f"cannot read the CSV ({e})") from None
     if not rows:
         raise DataFormatError(path, "empty file (expected a header row)")
     if header is not None and rows[0][:len(header)] != header:
         raise DataFormatError(path, f"expected the header to start with {header}, got {rows[0][:len(header)]}")
     if len(rows) == 1:
         raise DataFormatError(path, "no rows after the header")
+    for n, row in enumerate(rows[1:], 2):
+        if len(row) != len(rows[0]):
+            raise DataFormatError(path, f"line {n}: {len(row)} columns, the header has {len(rows[0])}")
     return rows[0], rows[1:]
 
 
@@ -80,6 +92,7 @@ class HectoCars:
             labels += [index] * len(images)
         header, rows = _read_csv(root / "test.csv", ["ID", "img_path"])
         test_ids = [row[0] for row in rows]
+        unique(test_ids, root / "test.csv", "ID")
         test_paths = [root / row[1] for row in rows]
         for ident, path in zip(test_ids, test_paths):
             if not path.is_file():
@@ -98,7 +111,7 @@ class HectoCars:
     def test_answers(self) -> np.ndarray | None:
         """Labels of the test images where they are known (the synthetic ``test_answers.csv``)."""
         path = self.root / "test_answers.csv"
-        if not path.is_file():
+        if not path.exists():
             return None
         _, rows = _read_csv(path, ["ID", "label"])
         answers = dict(rows)
@@ -114,12 +127,14 @@ class HectoCars:
 def _duplicate_pairs(root: Path, classes: list[str]) -> list[tuple[str, str]]:
     """The sidecar's pairs (synthetic world), else the real competition's pairs present here."""
     sidecar = root / "duplicate_classes.json"
-    if sidecar.is_file():
-        pairs = [tuple(pair) for pair in read_json(sidecar)]
-        for pair in pairs:
-            if len(pair) != 2 or not set(pair) <= set(classes):
-                raise DataFormatError(sidecar, f"{list(pair)} is not a pair of class folders")
-        return pairs
+    if sidecar.exists():
+        listed = read_json(sidecar)
+        if not isinstance(listed, list) or not all(isinstance(pair, list) for pair in listed):
+            raise DataFormatError(sidecar, f"expected a list of [class, class] pairs, got {str(listed)[:60]}")
+        for pair in listed:
+            if len(pair) != 2 or not all(isinstance(name, str) for name in pair) or not set(pair) <= set(classes):
+                raise DataFormatError(sidecar, f"{pair} is not a pair of class folders")
+        return [tuple(pair) for pair in listed]
     return [pair for pair in HECTO_DUPLICATE_PAIRS if set(pair) <= set(classes)]
 
 
@@ -139,11 +154,7 @@ def stratified_fold(labels: np.ndarray, n_folds: int, fold: int, seed: int) -> t
 
 def load_image(path: Path, size: int) -> torch.Tensor:
     """``(3, size, size)`` in [0, 1]; an unreadable file is named."""
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataFormatError(path, f"not a readable image ({e})") from None
+    array = np.asarray(open_image(path).convert("RGB").resize((size, size), Image.BILINEAR))
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255.0
 
 
@@ -236,13 +247,3 @@ def write_submission(path: str | Path, probabilities: np.ndarray, data: HectoCar
             csv.writer(f, lineterminator="\n").writerows(lines)
 
     return atomic_write(path, write)
-
-
-def write_outputs(folder: Path, split: CarSplit, probs: dict[str, np.ndarray], top_k: int) -> dict[str, str]:
-    """The submission (``sample_submission.csv``'s header and row order) and the test top-K file (chapter 06)."""
-    from ..engine.topk import topk_lists, write_topk_csv
-
-    data = split.data
-    submission = write_submission(folder / "submission.csv", probs["test"], data)
-    topk = write_topk_csv(folder / "test_topk.csv", data.test_ids, topk_lists(probs["test"], data.classes, top_k))
-    return {"submission": str(submission), "topk": str(topk)}

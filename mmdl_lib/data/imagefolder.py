@@ -7,9 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DataFormatError
+from .validation import open_image
+
+READS = ("ImageFolderTensors",)
+
+
+def load_rgb(path: str) -> Image.Image:
+    """torchvision's ``pil_loader`` through :func:`open_image`: an unreadable image names its file."""
+    return open_image(path).convert("RGB")
 
 
 class ImageFolderTensors(Dataset):
@@ -21,7 +30,7 @@ class ImageFolderTensors(Dataset):
         if not Path(root).is_dir():
             raise DataFormatError(root, "image folder not found (expected <root>/<class>/<image>)")
         try:
-            self.folder = ImageFolder(str(root))
+            self.folder = ImageFolder(str(root), loader=load_rgb)
         except FileNotFoundError as e:  # no class folders, or class folders without images
             raise DataFormatError(root, f"not an image folder ({e})") from None
         self.size = size

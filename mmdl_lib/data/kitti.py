@@ -11,6 +11,8 @@ import numpy as np
 from ..errors import DataFormatError
 from .validation import finite_numbers, in_range, one_of, open_image, read_text
 
+READS = ("read_calib", "read_label", "read_velodyne", "read_depth", "read_depth_maps")
+
 CALIB_SHAPES = {"P0": (3, 4), "P1": (3, 4), "P2": (3, 4), "P3": (3, 4), "R0_rect": (3, 3),
                 "Tr_velo_to_cam": (3, 4), "Tr_imu_to_velo": (3, 4)}
 
@@ -43,6 +45,8 @@ def read_calib(path: str | Path) -> KittiCalib:
             numbers = [float(v) for v in rest.split()]
         except ValueError:
             raise DataFormatError(path, f"line {n}: expected numbers", key.strip()) from None
+        if key.strip() in values:
+            raise DataFormatError(path, f"line {n}: {key.strip()} appears twice", key.strip())
         values[key.strip()] = np.array(finite_numbers(numbers, path, key.strip()))
     matrices = {}
     for key in ("P2", "R0_rect", "Tr_velo_to_cam"):
@@ -55,6 +59,22 @@ def read_calib(path: str | Path) -> KittiCalib:
     if abs(np.linalg.det(matrices["R0_rect"])) < 1e-6:
         raise DataFormatError(path, "R0_rect is singular (not a rotation)", "R0_rect")
     return KittiCalib(**matrices)
+
+
+PRINCIPAL_POINT_TOLERANCE = 0.15  # KITTI's principal points lie within 4 % of the image centre
+
+
+def check_image_size(calib: KittiCalib, size: tuple[int, int], image: str | Path, calib_path: str | Path) -> None:
+    """The camera's image size the calibration implies: P2's principal point lies near the image's
+    centre (within :data:`PRINCIPAL_POINT_TOLERANCE` of its width and height). An image of another
+    size (a resized frame, against which every projection would be wrong) is an error naming both files."""
+    cx, cy = calib.P2[0, 2], calib.P2[1, 2]
+    width, height = size
+    if (abs(cx - width / 2) > PRINCIPAL_POINT_TOLERANCE * width
+            or abs(cy - height / 2) > PRINCIPAL_POINT_TOLERANCE * height):
+        raise DataFormatError(image, f"image is {width}×{height}, but the principal point ({cx:.1f}, {cy:.1f}) of "
+                                     f"{Path(calib_path).name}'s P2 implies an image of about "
+                                     f"{2 * cx:.0f}×{2 * cy:.0f} (resized?)", "image size")
 
 
 @dataclass
@@ -119,12 +139,15 @@ def read_velodyne(path: str | Path) -> np.ndarray:
     """A velodyne scan: float32 (x, y, z, reflectance) rows, so 16 bytes a point, at least one, all finite."""
     path = Path(path)
     if not path.is_file():
-        raise DataFormatError(path, "velodyne scan not found")
+        raise DataFormatError(path, "velodyne scan not found" if not path.exists() else "velodyne scan is not a file")
     size = path.stat().st_size
     if size == 0 or size % 16:
         raise DataFormatError(path, f"{size} bytes: a scan is a non-empty multiple of 16 bytes "
                                     "(float32 x, y, z, reflectance)")
-    data = np.fromfile(path, dtype=np.float32).reshape(-1, 4)
+    try:
+        data = np.fromfile(path, dtype=np.float32).reshape(-1, 4)
+    except OSError as e:  # e.g. no permission to read
+        raise DataFormatError(path, f"cannot read the scan ({e.strerror or e})") from None
     if not np.isfinite(data).all():
         row = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
         raise DataFormatError(path, f"point {row} is not finite: {data[row].tolist()}", f"point {row}")
@@ -164,3 +187,19 @@ def object_pixels(depth: np.ndarray, obj: KittiObject) -> np.ndarray:
     window = depth[rows, cols]
     mask[rows, cols] = (window > 0) & (np.abs(window - obj.location[2]) <= reach)
     return mask
+
+
+def homogeneous(matrix: np.ndarray) -> np.ndarray:
+    out = np.eye(4)
+    out[: matrix.shape[0], : matrix.shape[1]] = matrix
+    return out
+
+
+def lidar_to_camera(calib: KittiCalib) -> np.ndarray:
+    """4×4 ``R0_rect · Tr_velo_to_cam``: LiDAR frame → rectified camera frame."""
+    return homogeneous(calib.R0_rect) @ homogeneous(calib.Tr_velo_to_cam)
+
+
+def lidar_to_image(calib: KittiCalib) -> np.ndarray:
+    """4×4 ``P2 · R0_rect · Tr_velo_to_cam``: what mmdet3d calls ``lidar2img``."""
+    return homogeneous(calib.P2) @ lidar_to_camera(calib)

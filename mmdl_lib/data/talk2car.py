@@ -2,7 +2,10 @@
 
 Yields the image, the command, its ``command_token`` and the referred object's ``2d_box``
 ``[x, y, w, h]`` normalised to 0–1 by the image's actual size (the real images are 1600×900;
-the synthetic ones are whatever the preset renders). The commands file and the image folder are
+the synthetic ones are whatever the preset renders). One camera took every image of a release, so
+every image of the train, val and test splits has the first training image's size: an image of
+another size (a resized frame, whose boxes would all be normalised by the wrong size) is an error
+naming it and both sizes, never rescaled. The commands file and the image folder are
 searched for under ``root`` (the seed's automatic path search), so both the official layout
 (``commands/``, ``images/``) and flattened copies work.
 """
@@ -19,9 +22,11 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import DataFormatError
-from ..io import read_json, require_field
+from ..io import read_json, require_field, write_json
 from ..progress import tqdm
-from .validation import clip_to_image, finite_numbers, image_header_size, open_image, unique
+from .validation import clip_to_image, finite_numbers, image_header_size, open_image, same_size, unique
+
+READS = ("Talk2CarDataset", "load_talk2car_splits", "read_objects_sidecar", "read_predictions")
 
 
 def find_commands_file(root: Path, split: str) -> Path:
@@ -73,10 +78,13 @@ class Talk2CarDataset(Dataset):
     error. A box reaching a little past the image border is clipped (and counted in :attr:`report`);
     a box mostly outside, without area, or with a NaN, a null command, a repeated
     ``command_token`` or an unreadable image is an error naming the file and the command.
+    ``camera_size`` (width, height) is the size every image must have (default: the first image's):
+    ``image_size`` is what they are resized to for the network, not a licence to mix sizes.
     """
 
     def __init__(self, root: str | Path, split: str = "train", image_size: tuple[int, int] = (1600, 900),
-                 require_boxes: bool | None = None, preload: bool = False):
+                 require_boxes: bool | None = None, preload: bool = False,
+                 camera_size: tuple[int, int] | None = None, camera_from: str = "the declared camera size is"):
         self.root = Path(root)
         self.split = split
         self.image_size = image_size  # (width, height) the images are resized to
@@ -93,7 +101,8 @@ class Talk2CarDataset(Dataset):
         first = require_field(entries[0], "t2c_img", self.commands_file, str)
         self.image_folder = find_image_folder(self.root, self.commands_file, first)
         require_boxes = split != "test" if require_boxes is None else require_boxes
-        self._sizes: dict[Path, tuple[int, int]] = {}  # commands share images: read each header once
+        self.camera_size, self._camera_from = camera_size, camera_from
+        self._sizes = self._image_sizes(entries)  # commands share images: each header read once
         self.items = [self._read(entry, require_boxes) for entry in entries]
         unique([item.command_token for item in self.items], self.commands_file, "command_token")
         # several commands may share an image: load (and encode) each image once
@@ -102,6 +111,23 @@ class Talk2CarDataset(Dataset):
         self.image_index = np.array([position[item.image] for item in self.items])
         self._images = ([self._load(path) for path in tqdm(self.images, desc=f"load {split}")] if preload else None)
 
+    def _image_sizes(self, entries: list[dict]) -> dict[Path, tuple[int, int]]:
+        """Each distinct image's (width, height) from its header, all of them the camera's: sizes are
+        checked before any box, so a resized image is named, not the boxes it no longer holds."""
+        sizes: dict[Path, tuple[int, int]] = {}
+        for entry in entries:
+            image = self.image_folder / require_field(entry, "t2c_img", self.commands_file, str)
+            if image in sizes:
+                continue
+            if not image.is_file():
+                raise DataFormatError(image, f"image of command {entry.get('command_token')} not found", "t2c_img")
+            size = image_header_size(image, "t2c_img")
+            if self.camera_size is None:
+                self.camera_size, self._camera_from = size, f"the split's first image ({image.name}) is"
+            same_size(image, size, self.camera_size, self._camera_from, "t2c_img")
+            sizes[image] = size
+        return sizes
+
     def _read(self, entry: dict, require_boxes: bool) -> Command:
         path = self.commands_file
         token = require_field(entry, "command_token", path, str)
@@ -109,10 +135,6 @@ class Talk2CarDataset(Dataset):
         if not command.strip():
             raise DataFormatError(path, f"command {token} is empty", "command")
         image = self.image_folder / require_field(entry, "t2c_img", path, str)
-        if not image.is_file():
-            raise DataFormatError(image, f"image of command {token} not found", "t2c_img")
-        if image not in self._sizes:
-            self._sizes[image] = image_header_size(image)
         width, height = self._sizes[image]
         box = entry.get("2d_box")
         if box is None:
@@ -181,9 +203,13 @@ def load_talk2car_splits(root: Path, image_size: tuple[int, int], holdout_fracti
     """Read train, val and (if present) test; hold out whole training *images* for model choice,
     so no image's commands straddle the training part and the holdout."""
     train = Talk2CarDataset(root, "train", image_size, preload=preload)
-    val = Talk2CarDataset(root, "val", image_size, preload=preload)
+    # one camera: val and test images have the training images' size
+    camera = {"camera_size": train.camera_size,
+              "camera_from": f"the training split's first image ({train.images[0].name}) is"}
+    val = Talk2CarDataset(root, "val", image_size, preload=preload, **camera)
     has_test = any(root.rglob("test_commands.json"))
-    test = Talk2CarDataset(root, "test", image_size, require_boxes=False, preload=preload) if has_test else None
+    test = (Talk2CarDataset(root, "test", image_size, require_boxes=False, preload=preload, **camera)
+            if has_test else None)
     images = np.random.default_rng(seed).permutation(len(train.images))
     held = set(images[: max(1, int(round(holdout_fraction * len(train.images))))].tolist())
     in_holdout = np.array([int(u) in held for u in train.image_index])
@@ -193,15 +219,29 @@ def load_talk2car_splits(root: Path, image_size: tuple[int, int], holdout_fracti
 def read_objects_sidecar(dataset: Talk2CarDataset) -> dict[str, list[dict]] | None:
     """The synthetic world's ``{split}_objects.json`` (every visible object per image), if present.
 
-    It is not part of the real release; with real data a detector's proposals take its place.
+    It is not part of the real release; with real data a detector's proposals take its place. Each
+    image maps to a list of objects, each with a ``box`` of four finite numbers and a ``class``.
     """
     sidecar = dataset.commands_file.with_name(f"{dataset.split}_objects.json")
-    return read_json(sidecar) if sidecar.is_file() else None
+    if not sidecar.exists():
+        return None
+    data = read_json(sidecar)
+    if not isinstance(data, dict):
+        raise DataFormatError(sidecar, f"expected an object {{image: [objects]}}, got {type(data).__name__}")
+    for image, objects in data.items():
+        if not isinstance(objects, list):
+            raise DataFormatError(sidecar, f"expected a list of objects, got {type(objects).__name__}", image)
+        for obj in objects:
+            box = require_field(obj, "box", sidecar, list)
+            if len(box) != 4:
+                raise DataFormatError(sidecar, f"expected [x, y, w, h], got {box!r}", f"{image}: box")
+            finite_numbers(box, sidecar, f"{image}: box")
+            require_field(obj, "class", sidecar, str)
+    return data
 
 
 def write_predictions(path: Path, dataset: Talk2CarDataset, pred_xywh: torch.Tensor) -> Path:
     """``{command_token: [x0, y0, w, h]}`` in the original image's pixels (the official format)."""
-    from ..io import write_json
 
     out = {item.command_token: [round(v, 2) for v in denormalize_box(box.tolist(), *item.image_size)]
            for item, box in zip(dataset.items, pred_xywh)}

@@ -3,8 +3,14 @@ names the file and the field, line or token, so bad input stops at the reader, n
 training.
 
 A new reader gets these for free: :func:`open_image` (unreadable, truncated, absurdly large or
-wrongly sized images), :func:`read_text` (missing files, bad encodings), :func:`finite_numbers`,
-:func:`clip_to_image`, :func:`in_range`, :func:`one_of` and :func:`unique`.
+wrongly sized images), :func:`image_header_size` (the same from the header alone),
+:func:`read_text` and :func:`read_json` (missing files, bad encodings, a UTF-8 byte-order mark read
+as if absent, repeated JSON keys refused), :func:`finite_numbers`, :func:`clip_to_image`,
+:func:`in_range`, :func:`one_of` and :func:`unique`. Every library exception a file can provoke
+(``FileNotFoundError``, ``PermissionError``, ``UnicodeDecodeError``, PIL's
+``UnidentifiedImageError`` and ``DecompressionBombError``, ``json.JSONDecodeError``) stops here as
+a ``DataFormatError`` naming the file. The mutation suite (``tests/data/test_mutations.py``)
+applies single defects to every reader declared in a module's ``READS``.
 """
 
 from __future__ import annotations
@@ -20,19 +26,26 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataFormatError
+from ..io import read_json
+
+__all__ = ["MAX_IMAGE_PIXELS", "read_text", "read_json", "open_image", "image_header_size", "same_size",
+           "finite_numbers", "clip_to_image", "in_range", "one_of", "unique"]
 
 MAX_IMAGE_PIXELS = 64_000_000  # 8000 × 8000: far above any camera of the book's datasets
 
 
 def read_text(path: str | Path, what: str = "file") -> str:
-    """The file's UTF-8 text; a missing file or another encoding names the file."""
+    """The file's UTF-8 text (a byte-order mark dropped); a missing, unreadable or otherwise
+    encoded file names the file."""
     path = Path(path)
     if not path.is_file():
-        raise DataFormatError(path, f"{what} not found")
+        raise DataFormatError(path, f"{what} not found" if not path.exists() else f"{what} is not a file")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
         raise DataFormatError(path, f"not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:  # e.g. no permission to read
+        raise DataFormatError(path, f"cannot read {what} ({e.strerror or e})") from None
 
 
 def open_image(path: str | Path, size: tuple[int, int] | None = None, modes: Sequence[str] | None = None,
@@ -71,13 +84,33 @@ def open_image(path: str | Path, size: tuple[int, int] | None = None, modes: Seq
 
 def image_header_size(path: str | Path, field: str | None = None) -> tuple[int, int]:
     """(width, height) from the header alone (cheap); :func:`open_image` decodes and checks the rest."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "image not found", field)
     try:
-        with Image.open(path) as im:
-            return im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                size = im.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataFormatError(path, f"refused as a decompression bomb ({e})", field) from None
     except UnidentifiedImageError:
         raise DataFormatError(path, "not an image PIL can read", field) from None
-    except OSError as e:
+    except (OSError, SyntaxError, ValueError) as e:
         raise DataFormatError(path, f"unreadable image ({e})", field) from None
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise DataFormatError(path, f"image of {size[0]}×{size[1]} pixels is larger than {MAX_IMAGE_PIXELS} "
+                                    "(a decompression bomb?)", field)
+    return size
+
+
+def same_size(path: str | Path, size: tuple[int, int], expected: tuple[int, int], what: str,
+              field: str | None = None) -> None:
+    """An image of one dataset whose size differs from ``expected`` (its camera's, its annotation's)
+    is an error naming the file and both sizes, not something to rescale; ``what`` introduces the
+    expected size ("the annotation says")."""
+    if tuple(size) != tuple(expected):
+        raise DataFormatError(path, f"image is {size[0]}×{size[1]}, {what} {expected[0]}×{expected[1]}", field)
 
 
 def finite_numbers(values: Iterable[Any], path: str | Path, field: str) -> list[float]:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import MMDLError
 from ..io import atomic_write
-from ..metrics.cost import latency_ms
+from ..metrics.cost import count_flops, count_parameters, interleaved_latency, latency_ratio
 
 
 @contextmanager
@@ -95,31 +95,44 @@ def parity(module: torch.nn.Module, session, *inputs: torch.Tensor) -> dict[str,
             "max_abs_diff": float((ref - out).abs().max()), "rows": int(ref.shape[0])}
 
 
+TimedCall = tuple[Callable[[torch.Tensor], object], torch.Tensor]
+
+
+def runtime_calls(module: torch.nn.Module, session, first: torch.Tensor,
+                  rest: Sequence[torch.Tensor] = ()) -> dict[str, TimedCall]:
+    """Each runtime as ``(fn, example)`` on the CPU: PyTorch eager, eager in channels-last memory (a copy
+    of the module, for 4-D image inputs) and onnxruntime on ``session``."""
+    calls = {"PyTorch eager": (lambda x: module(x, *rest), first)}
+    if first.dim() == 4:
+        channels_last = copy.deepcopy(module).to(memory_format=torch.channels_last)
+        calls["PyTorch channels-last"] = (lambda x: channels_last(x, *rest),
+                                          first.contiguous(memory_format=torch.channels_last))
+    calls["onnxruntime"] = (lambda x: run_session(session, x, *rest), first)
+    return calls
+
+
 @torch.no_grad()
 def runtime_latency(module: torch.nn.Module, session, make_inputs: Callable[[int], tuple[torch.Tensor, ...]],
                     batches: Sequence[int] = (1, 32), repeats: int = 5) -> dict[str, dict[str, float]]:
     """Milliseconds per item on the CPU for each batch size: PyTorch eager, eager with channels-last
-    images (4-D inputs), and onnxruntime. ``make_inputs(batch)`` gives one call's inputs."""
+    images (4-D inputs), and onnxruntime, timed in turns (:func:`~mmdl_lib.metrics.cost.interleaved_latency`):
+    each runtime's median, and its quartiles (``"<runtime> q1"``, ``"<runtime> q3"``) as the spread.
+    ``make_inputs(batch)`` gives one call's inputs."""
     module = module.eval().cpu()
     rows: dict[str, dict[str, float]] = {}
     for batch in batches:
         inputs = make_inputs(batch)
-        first, rest = inputs[0], inputs[1:]
-        row = {"PyTorch eager": latency_ms(lambda x: module(x, *rest), first, repeats=repeats, warmup=1)}
-        if first.dim() == 4:
-            module.to(memory_format=torch.channels_last)
-            last = first.contiguous(memory_format=torch.channels_last)
-            row["PyTorch channels-last"] = latency_ms(lambda x: module(x, *rest), last, repeats=repeats, warmup=1)
-            module.to(memory_format=torch.contiguous_format)
-        row["onnxruntime"] = latency_ms(lambda x: run_session(session, x, *rest), first, repeats=repeats, warmup=1)
-        rows[f"batch {batch}"] = row
+        timed = interleaved_latency(runtime_calls(module, session, inputs[0], inputs[1:]), repeats, warmup=1)
+        rows[f"batch {batch}"] = {key.replace("_q", " q"): value for name, times in timed.items()
+                                  for key, value in times.summary(name).items()}
     return rows
 
 
 def best_runtime(latency: dict[str, dict[str, float]], batch: str = "batch 1") -> tuple[str, float]:
-    """The fastest runtime at ``batch`` and its milliseconds per item."""
-    name = min(latency[batch], key=latency[batch].get)
-    return name, latency[batch][name]
+    """The fastest runtime at ``batch`` (by its median) and its milliseconds per item."""
+    medians = {name: ms for name, ms in latency[batch].items() if not name.endswith((" q1", " q3"))}
+    name = min(medians, key=medians.get)
+    return name, medians[name]
 
 
 def file_megabytes(path: str | Path) -> float:
@@ -147,18 +160,40 @@ def export_checked(module: torch.nn.Module, inputs: Sequence[torch.Tensor], path
 
 
 def image_model_deployment(module: torch.nn.Module, image_size: tuple[int, int], path: str | Path,
-                           batch: int = 1, repeats: int = 5) -> dict[str, float | str]:
+                           batch: int = 1, repeats: int = 5) -> tuple[dict[str, float | str], Callable, torch.Tensor]:
     """What one image model costs where it is deployed: parameters, GFLOPs per image, and
     milliseconds per image at ``batch`` in each runtime (its ONNX graph written to ``path``),
-    with the fastest runtime named. Random weights cost the same as trained ones."""
-    from ..metrics.cost import count_flops, count_parameters
-
+    with the fastest runtime named; and that runtime's call and input, for timing it against
+    another model in turns. Random weights cost the same as trained ones."""
     height, width = image_size
     module = module.eval().cpu()
     session = onnx_session(export_onnx(module, (torch.rand(2, 3, height, width),), path, ["images"], ["output"]))
     latency = runtime_latency(module, session, lambda b: (torch.rand(b, 3, height, width),), (batch,), repeats)
     best, best_ms = best_runtime(latency, f"batch {batch}")
-    return {"params_M": count_parameters(module) / 1e6,
-            "GFLOPs_per_image": count_flops(module, torch.rand(2, 3, height, width)) / 1e9,
-            **{f"ms_per_image_{name}": ms for name, ms in latency[f"batch {batch}"].items()},
-            "fastest_runtime": best, "ms_per_image_fastest": best_ms}
+    row = {"params_M": count_parameters(module) / 1e6,
+           "GFLOPs_per_image": count_flops(module, torch.rand(2, 3, height, width)) / 1e9,
+           **{f"ms_per_image_{name}": ms for name, ms in latency[f"batch {batch}"].items()},
+           "fastest_runtime": best, "ms_per_image_fastest": best_ms}
+    fn, example = runtime_calls(module, session, torch.rand(batch, 3, height, width))[best]
+    return row, fn, example
+
+
+def deployment_pair_cost(models: dict[str, torch.nn.Module], image_size: tuple[int, int], folder: str | Path,
+                         batch: int = 1, repeats: int = 5) -> dict[str, dict[str, float | str]]:
+    """Two image models (first a teacher, then a student) where each is deployed: every runtime timed
+    (:func:`image_model_deployment`), then the two fastest timed again in turns for ``max(repeats, 10)``
+    rounds, whose medians and quartiles are the rows' ``ms_per_image_fastest`` (``_q1``, ``_q3``),
+    and whose paired rounds give the latency ratio its interval (row ``"latency ratio"``)."""
+    if len(models) != 2:
+        raise MMDLError(f"a deployment pair is two models, got {list(models)}")
+    rows, calls = {}, {}
+    for name, module in models.items():
+        rows[name], fn, example = image_model_deployment(module, image_size, Path(folder) / f"{len(rows)}.onnx",
+                                                         batch, repeats)
+        calls[name] = (fn, example)
+    timed = interleaved_latency(calls, max(repeats, 10), warmup=1)
+    for name, times in timed.items():
+        rows[name].update(times.summary("ms_per_image_fastest"))
+    teacher, student = timed.values()
+    rows["latency ratio"] = latency_ratio(teacher, student)
+    return rows

@@ -8,7 +8,9 @@ Layout of a checkpoint folder::
     ckpt/latest.json                    {"epoch": 3, "path": "epoch_0003"}, replaced atomically
 
 A folder is written under a temporary name and renamed when complete, then ``latest.json``
-is replaced, so an interrupted save leaves the previous checkpoint intact.
+is replaced, so an interrupted save leaves the previous checkpoint intact; when ``latest.json`` is
+missing (a save interrupted between the two), the newest complete ``epoch_*`` folder is loaded.
+Every part that cannot be read is a :class:`CheckpointError` naming that file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from ..errors import CheckpointError
-from ..io import atomic_write, write_json
+from ..io import atomic_write, read_json, write_json
+
+READS = ("load_weights", "load_checkpoint")
 
 
 def save_weights(model: torch.nn.Module, path: str | Path) -> Path:
@@ -36,7 +41,7 @@ def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) 
     """Load safetensors weights, naming the file when it is missing, corrupt or mismatched."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: weights file not found")
+        raise CheckpointError(f"{path}: weights file not found" if not path.exists() else f"{path}: not a file")
     try:
         missing, unexpected = load_model(model, str(path), strict=strict)
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
@@ -82,28 +87,50 @@ def load_checkpoint(
 ) -> dict[str, Any] | None:
     """Restore the latest checkpoint in ``folder``; ``None`` when there is none yet."""
     folder = Path(folder)
+    ckpt = _latest(folder)
+    if ckpt is None:
+        return None
+    state = read_json(ckpt / "state.json", _error)
+    if not isinstance(state, dict) or type(state.get("epoch")) is not int:
+        raise CheckpointError(f"{ckpt / 'state.json'}: corrupt checkpoint state (no integer 'epoch')")
+    load_weights(model, ckpt / "model.safetensors")
+    if optimizer is not None:
+        _load_optimizer(ckpt / "optimizer.pt", optimizer, scheduler)
+    return state
+
+
+def _error(path: Path, message: str) -> CheckpointError:
+    return CheckpointError(f"{path}: {message}")
+
+
+def _latest(folder: Path) -> Path | None:
+    """The checkpoint ``latest.json`` points at; without it the newest complete ``epoch_*`` folder."""
     pointer = folder / "latest.json"
     if not pointer.exists():
-        return None
+        complete = sorted(p for p in folder.glob("epoch_*") if p.is_dir()) if folder.is_dir() else []
+        return complete[-1] if complete else None
+    latest = read_json(pointer, lambda path, message: CheckpointError(
+        f"{path}: corrupt checkpoint pointer ({message}); delete the folder to start over"))
+    if not (isinstance(latest, dict) and type(latest.get("epoch")) is int and isinstance(latest.get("path"), str)):
+        raise CheckpointError(f"{pointer}: corrupt checkpoint pointer (expected {{\"epoch\": int, \"path\": str}}, "
+                              f"got {str(latest)[:60]}); delete the folder to start over")
+    ckpt = folder / latest["path"]
+    if not ckpt.is_dir():
+        raise CheckpointError(f"{pointer}: points at {ckpt.name}, which is not a checkpoint folder")
+    return ckpt
+
+
+def _load_optimizer(path: Path, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: optimizer state not found" if not path.exists() else f"{path}: not a file")
     try:
-        latest = json.loads(pointer.read_text())
-        ckpt = folder / latest["path"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{pointer}: corrupt checkpoint pointer ({e}); delete the folder to start over") from None
-    load_weights(model, ckpt / "model.safetensors")
-    try:
-        state = json.loads((ckpt / "state.json").read_text())
-        if optimizer is not None:
-            opt = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True)
-            optimizer.load_state_dict(opt["optimizer"])
-            if scheduler is not None and opt["scheduler"] is not None:
-                scheduler.load_state_dict(opt["scheduler"])
-    except (OSError, json.JSONDecodeError, RuntimeError, KeyError, ValueError, TypeError, EOFError,
-            pickle.UnpicklingError) as e:
-        raise CheckpointError(f"{ckpt}: cannot read checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
-        raise CheckpointError(f"{ckpt / 'state.json'}: corrupt checkpoint state (no integer 'epoch')")
-    return state
+        opt = torch.load(path, map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(opt["optimizer"])
+        if scheduler is not None and opt["scheduler"] is not None:
+            scheduler.load_state_dict(opt["scheduler"])
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, EOFError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{path}: cannot read the optimizer state ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def check_fingerprint(folder: str | Path, saved: dict[str, Any] | None, current: dict[str, Any]) -> None:

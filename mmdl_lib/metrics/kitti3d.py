@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.kitti import KittiCalib, KittiObject
+from ..data.kitti import KittiCalib, KittiObject, lidar_to_camera
 from ..errors import MMDLError
+from ..openmmlab.stack import setup
 
 DIFFICULTIES = ("easy", "moderate", "hard")
 
@@ -45,8 +46,6 @@ def detection_annotation(boxes, scores: torch.Tensor, labels: torch.Tensor, cali
     detection outside the image, or with its centre outside ``point_range``, is dropped.
     """
     from mmdet3d.structures import Box3DMode, points_cam2img
-
-    from ..openmmlab.kitti import lidar_to_camera
 
     empty = {"name": np.array([], dtype=object), "truncated": np.zeros(0), "occluded": np.zeros(0, dtype=np.int64),
              "alpha": np.zeros(0), "bbox": np.zeros((0, 4)), "dimensions": np.zeros((0, 3)),
@@ -87,7 +86,6 @@ def kitti_ap(gt_annos: list[dict], dt_annos: list[dict], classes: tuple[str, ...
     ``bev`` / ``3d`` use the official IoU thresholds (Car 0.7, Pedestrian and Cyclist 0.5); the
     ``_loose`` entries are mmdet3d's second set (Car 0.5, the others 0.25). A class without any
     ground truth in ``gt_annos`` is left out."""
-    from ..openmmlab.stack import setup
 
     setup()  # without CUDA, mmdet3d's rotated-IoU module is the CPU stand-in
     from mmdet3d.evaluation.functional.kitti_utils.eval import kitti_eval

@@ -3,7 +3,7 @@
 The full profile loads real weights (``ViT-B-16`` / ``laion2b_s34b_b88k`` and the like). The smoke
 profile cannot download any, so it builds ``mmdl-vit-tiny-teacher`` (a small ViT image tower and
 text transformer, config shipped in ``models/configs/``) and trains it contrastively on the
-synthetic region captions first (:func:`mmdl_lib.stages.clip_kd.get_teacher`). Chapters 02, 04 and
+synthetic region captions first (:func:`mmdl_lib.chapters.clip_kd.pipeline.get_teacher`). Chapters 02, 04 and
 05 reuse chapter 01's teacher.
 """
 
@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..engine.checkpoint import load_weights
+from ..cache import cache_key, cached_folder
+from ..engine.checkpoint import load_weights, save_weights
+from ..runtime import seed_everything
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -113,9 +115,6 @@ class CLIPImageEncoder(nn.Module):
 def random_teacher_weights(name: str, seed: int) -> Path:
     """The weights of open_clip model ``name`` at random initialisation, saved once per name and seed:
     the teacher of chapter 01's full-profile rehearsal, which chapter 02's rehearsal loads again."""
-    from ..cache import cache_key, cached_folder
-    from ..engine.checkpoint import save_weights
-    from ..runtime import seed_everything
 
     def write(folder: Path) -> None:
         seed_everything(seed)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import torch
 
+from ..cache import cache_key, cached_folder
+from ..errors import ConfigError
+from .published import published_config
 from .teacher import CLIPTeacher
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -62,10 +65,6 @@ def random_sentence_encoder(name: str, seed: int = 0) -> str:
         from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     except ImportError:  # sentence-transformers < 6 (6 deprecates the old path)
         from sentence_transformers.models import Pooling, Transformer
-
-    from ..cache import cache_key, cached_folder
-    from ..errors import ConfigError
-    from .published import published_config
 
     config = published_config(name)
     pooling = config.pop("pooling")

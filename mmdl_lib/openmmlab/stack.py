@@ -280,9 +280,9 @@ def op_table(paths: dict[str, dict[str, str]] | None = None) -> str:
 
 def op_status() -> dict[str, str]:
     """Which implementation of each op runs, in the words chapter 03's cache keys have always used
-    (:func:`mmdl_lib.engine.detection.cached_trained_detector` keys its detector by them): these strings
-    are identifiers, kept as they were so that a cached detector stays valid; :func:`op_paths` is the
-    description. ``{}`` without mmcv."""
+    (:func:`mmdl_lib.chapters.pseudo_lidar_kd.detector_training.cached_trained_detector` keys its
+    detector by them): these strings are identifiers, kept as they were so that a cached detector
+    stays valid; :func:`op_paths` is the description. ``{}`` without mmcv."""
     if importlib.util.find_spec("mmcv") is None:
         return {}
     compiled = has_compiled_mmcv_ops()

@@ -113,3 +113,15 @@ def ensure_synthetic(fmt: str, preset: str = "smoke", seed: int = 0) -> Path:
     if not (root / fmt).is_dir():
         write_synthetic(fmt, root, preset, seed)
     return root / fmt
+
+
+def dataset_root(data_root: str | None, synthetic: bool, fmt: str, preset: str, seed: int,
+                 folder: str | None = None) -> Path:
+    """Where a chapter's dataset lives: ``data_root`` when given; for a ``synthetic`` run (smoke, a
+    rehearsal: ``cfg.synthetic``) the synthetic world's ``fmt`` in ``preset`` (generated on first
+    use); otherwise ``$MMDL_DATA/<folder or fmt>``."""
+    if data_root:
+        return Path(data_root)
+    if synthetic:
+        return ensure_synthetic(fmt, preset, seed)
+    return data_dir() / (folder or fmt)

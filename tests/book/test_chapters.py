@@ -39,8 +39,8 @@ headline:
 def test_every_notebook_has_one_registry_entry_with_a_stage_module():
     assert [c.stem for c in CHAPTERS] == sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
     for chapter in CHAPTERS:
-        assert chapter.config_class() is not None, f"mmdl_lib/stages/{chapter.stage}.py has no CONFIG"
-        assert callable(chapter.smoke_checks()), f"mmdl_lib/stages/{chapter.stage}.py has no smoke_checks"
+        assert chapter.config_class() is not None, f"mmdl_lib/chapters/{chapter.stage}/ has no CONFIG"
+        assert callable(chapter.smoke_checks()), f"mmdl_lib/chapters/{chapter.stage}/ has no smoke_checks"
 
 
 def test_the_readme_table_and_the_extras_agree_with_the_registry():

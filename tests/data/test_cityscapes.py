@@ -39,7 +39,8 @@ def test_cityscapes_errors_name_the_file(tiny_world, tmp_path):
     label_dir = tmp_path / "gtFine" / "val" / "lindau"
     label_dir.mkdir(parents=True)
     Image.fromarray(np.full((2, 8), 7, np.uint8)).save(label_dir / "lindau_000000_000019_gtFine_labelIds.png")
-    with pytest.raises(DataFormatError, match=r"image is 8×2, the annotation says 8×4"):
+    with pytest.raises(DataFormatError, match=r"labelIds.png \[field 'size'\]: label map is 8×2, "
+                                              r"its image lindau_000000_000019_leftImg8bit.png is 8×4"):
         read_cityscapes(cityscapes_pairs(tmp_path, "val")[0])
 
 

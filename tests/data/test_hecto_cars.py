@@ -72,7 +72,7 @@ def test_malformed_layouts_name_the_file(copy, damage, match):
 def test_unreadable_image_is_named(copy):
     data = HectoCars.read(copy)
     data.test_paths[0].write_bytes(b"not a jpeg")
-    with pytest.raises(DataFormatError, match="not a readable image"):
+    with pytest.raises(DataFormatError, match="TEST_00000.jpg: not an image"):
         CarImages(data.test_paths, None, 32)[0]
 
 

@@ -61,7 +61,7 @@ import shutil  # noqa: E402
 
 from PIL import Image  # noqa: E402
 
-from mmdl_lib.data.kitti import read_depth  # noqa: E402
+from mmdl_lib.data.kitti import read_depth
 
 FRAME = "000000"
 

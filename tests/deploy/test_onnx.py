@@ -3,16 +3,8 @@
 import pytest
 import torch
 
-from mmdl_lib.deploy.onnx import (
-    best_runtime,
-    export_checked,
-    export_onnx,
-    image_model_deployment,
-    onnx_session,
-    parity,
-    run_session,
-    runtime_latency,
-)
+from mmdl_lib.deploy.onnx import (best_runtime, deployment_pair_cost, export_checked, export_onnx, image_model_deployment,
+                                  onnx_session, parity, run_session, runtime_latency)
 from mmdl_lib.errors import MMDLError
 
 
@@ -49,13 +41,28 @@ def test_runtime_table_and_the_fastest_runtime(tmp_path):
     session = onnx_session(export_onnx(net, (torch.rand(2, 3, 16, 16),), tmp_path / "net.onnx", ["images"], ["out"]))
     table = runtime_latency(net, session, lambda b: (torch.rand(b, 3, 16, 16),), batches=(1, 4), repeats=2)
     assert set(table) == {"batch 1", "batch 4"}
-    assert set(table["batch 4"]) == {"PyTorch eager", "PyTorch channels-last", "onnxruntime"}
+    runtimes = ("PyTorch eager", "PyTorch channels-last", "onnxruntime")
+    assert set(table["batch 4"]) == {f"{r}{q}" for r in runtimes for q in ("", " q1", " q3")}
     assert all(v > 0 for row in table.values() for v in row.values())
-    assert best_runtime({"batch 1": {"a": 3.0, "b": 1.5, "c": 2.0}}) == ("b", 1.5)
-    row = image_model_deployment(net, (16, 16), tmp_path / "deploy.onnx", repeats=2)
+    assert all(row[f"{r} q1"] <= row[r] <= row[f"{r} q3"] for row in table.values() for r in runtimes)
+    # the fastest by median; a quartile is never a runtime
+    assert best_runtime({"batch 1": {"a": 3.0, "b": 1.5, "b q1": 0.1, "b q3": 9.0, "c": 2.0}}) == ("b", 1.5)
+    row, fn, example = image_model_deployment(net, (16, 16), tmp_path / "deploy.onnx", repeats=2)
     assert row["params_M"] == pytest.approx(sum(p.numel() for p in net.parameters()) / 1e6)
     assert row["GFLOPs_per_image"] > 0 and row["ms_per_image_fastest"] == min(
-        v for k, v in row.items() if k.startswith("ms_per_image_") and k != "ms_per_image_fastest")
+        v for k, v in row.items() if k.startswith("ms_per_image_") and k != "ms_per_image_fastest" and " q" not in k)
+    assert tuple(fn(example).shape) == (1, 5)  # the fastest runtime's call, ready to be timed again
+
+
+def test_a_deployment_pair_is_timed_in_turns_with_the_ratio_s_interval(tmp_path):
+    pair = deployment_pair_cost({"teacher": _net(0), "student": _net(1)}, (16, 16), tmp_path, repeats=3)
+    interval = pair["latency ratio"]
+    assert interval["rounds"] == 10 and interval["low"] <= interval["high"]
+    for name in ("teacher", "student"):
+        assert pair[name]["ms_per_image_fastest_q1"] <= pair[name]["ms_per_image_fastest"] <= pair[name][
+            "ms_per_image_fastest_q3"]
+    with pytest.raises(MMDLError, match="two models"):
+        deployment_pair_cost({"teacher": _net(0)}, (16, 16), tmp_path)
 
 
 def test_an_exported_model_is_checked_on_real_rows_and_timed_per_item(tmp_path):

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmdl_lib.losses.distillation import (CaptionClipLoss, DistillationLosses, clip_loss, cosine_loss, multi_positive_info_nce,
-                                          similarity_kd_loss)
+from mmdl_lib.losses.distillation import (CaptionClipLoss, DistillationLosses, clip_loss, cosine_loss,
+                                          multi_positive_info_nce, similarity_kd_loss)
 
 
 def test_info_nce_by_hand():

@@ -5,8 +5,8 @@ import pytest
 from sklearn.metrics import log_loss
 
 from mmdl_lib.metrics.classification import (accuracy, classification_report, competition_log_loss,
-                                             expected_calibration_error, merge_duplicate_classes,
-                                             prior_probabilities, reliability_bins)
+                                             expected_calibration_error, merge_duplicate_classes, prior_probabilities,
+                                             reliability_bins)
 
 
 def test_log_loss_matches_scikit_learn_on_normalised_rows():

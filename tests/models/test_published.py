@@ -9,7 +9,7 @@ KR_SBERT = "snunlp/KR-SBERT-V40K-klueNLI-augSTS"
 
 
 def test_the_shipped_architectures_are_the_full_profiles_models():
-    from mmdl_lib.stages.car_classification import CONFIG
+    from mmdl_lib.chapters.car_classification.pipeline import CONFIG
 
     full = CONFIG.from_profile("full")
     assert {full.vlm_name, full.sentence_model} <= set(published_names())
@@ -35,7 +35,7 @@ def test_fewer_layers_keeps_windowed_and_full_vision_attention():
 
 
 def test_the_rehearsal_vlm_config_is_the_7b_at_one_layer():
-    from mmdl_lib.models.qlora_vlm import SPECIAL_TOKENS, published_qwen2_5_vl_config
+    from mmdl_lib.chapters.car_classification.qlora_vlm import SPECIAL_TOKENS, published_qwen2_5_vl_config
 
     ids = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
     config = published_qwen2_5_vl_config(QWEN, 1, ids)
@@ -45,7 +45,7 @@ def test_the_rehearsal_vlm_config_is_the_7b_at_one_layer():
 
 
 def test_a_pretrained_vlm_keeps_all_its_layers():
-    from mmdl_lib.stages.car_classification import CONFIG
+    from mmdl_lib.chapters.car_classification.pipeline import CONFIG
 
     with pytest.raises(ConfigError, match="vlm_layers 2: fewer layers only for a random-weight VLM"):
         CONFIG.from_profile("full", vlm_layers=2)

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from mmdl_lib.chapters.pseudo_lidar_kd.frames import frame_inputs
+from mmdl_lib.data.kitti import lidar_to_image
 from mmdl_lib.openmmlab import build_model, load_config
-from mmdl_lib.openmmlab.kitti import frame_inputs, lidar_to_image
 
 
 @pytest.fixture(scope="module")

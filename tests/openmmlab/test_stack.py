@@ -96,7 +96,7 @@ def test_every_op_has_a_path_on_cpu_and_cuda(monkeypatch, compiled):
 
 
 def test_op_status_keeps_the_words_of_chapter_03s_cache_keys(monkeypatch):
-    """engine.detection keys the cached detector by op_status(): these strings may not change."""
+    """Chapter 03 (detector_training) keys the cached detector by op_status(): these strings may not change."""
     monkeypatch.setattr(stack, "has_compiled_mmcv_ops", lambda: False)
     status = stack.op_status()
     assert status["dynamic_voxelize_forward"] == status["nms_rotated"] == "mmdl stand-in (pure PyTorch)"

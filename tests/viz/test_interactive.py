@@ -1,7 +1,7 @@
 import numpy as np
 
+from mmdl_lib.chapters.pseudo_lidar_kd.figures import cloud_figure
 from mmdl_lib.viz.interactive import PLOTLY_MIME
-from mmdl_lib.viz.lidar import cloud_figure
 
 
 def test_the_point_cloud_figure_renders_offline_in_jupyter_and_on_the_site():

@@ -1,1 +1,0 @@
-"""One module per chapter: its config (smoke/full profiles) and the pipeline steps it calls."""
