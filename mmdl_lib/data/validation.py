@@ -15,10 +15,11 @@ applies single defects to every reader declared in a module's ``READS``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,30 @@ def read_text(path: str | Path, what: str = "file") -> str:
         raise DataFormatError(path, f"cannot read {what} ({e.strerror or e})") from None
 
 
+@contextlib.contextmanager
+def _reading_image(path: Path, field: str | None) -> Iterator[None]:
+    """Opening ``path`` with PIL inside the block: a missing file, a decompression bomb, a file that is
+    not an image and truncated or corrupt data each become an error naming the file."""
+    if not path.is_file():
+        raise DataFormatError(path, "image not found", field)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataFormatError(path, f"refused as a decompression bomb ({e})", field) from None
+    except UnidentifiedImageError:
+        raise DataFormatError(path, "not an image PIL can read", field) from None
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
+        raise DataFormatError(path, f"unreadable image ({e})", field) from None
+
+
+def _refuse_bomb(path: Path, size: tuple[int, int], field: str | None) -> None:
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise DataFormatError(path, f"image of {size[0]}×{size[1]} pixels is larger than {MAX_IMAGE_PIXELS} "
+                                    "(a decompression bomb?)", field)
+
+
 def open_image(path: str | Path, size: tuple[int, int] | None = None, modes: Sequence[str] | None = None,
                field: str | None = None) -> Image.Image:
     """Open and fully decode an image, or raise naming ``path``.
@@ -57,23 +82,10 @@ def open_image(path: str | Path, size: tuple[int, int] | None = None, modes: Seq
     not images and images above :data:`MAX_IMAGE_PIXELS` (decompression bombs) are refused.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "image not found", field)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if im.width * im.height > MAX_IMAGE_PIXELS:
-                    raise DataFormatError(path, f"image of {im.width}×{im.height} pixels is larger than "
-                                                f"{MAX_IMAGE_PIXELS} (a decompression bomb?)", field)
-                im.load()
-                image = im.copy()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataFormatError(path, f"refused as a decompression bomb ({e})", field) from None
-    except UnidentifiedImageError:
-        raise DataFormatError(path, "not an image PIL can read", field) from None
-    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
-        raise DataFormatError(path, f"unreadable image ({e})", field) from None
+    with _reading_image(path, field), Image.open(path) as im:
+        _refuse_bomb(path, im.size, field)
+        im.load()
+        image = im.copy()
     if size is not None and tuple(image.size) != tuple(size):
         raise DataFormatError(path, f"image is {image.width}×{image.height}, the annotation says "
                                     f"{size[0]}×{size[1]}", field)
@@ -85,22 +97,9 @@ def open_image(path: str | Path, size: tuple[int, int] | None = None, modes: Seq
 def image_header_size(path: str | Path, field: str | None = None) -> tuple[int, int]:
     """(width, height) from the header alone (cheap); :func:`open_image` decodes and checks the rest."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "image not found", field)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                size = im.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataFormatError(path, f"refused as a decompression bomb ({e})", field) from None
-    except UnidentifiedImageError:
-        raise DataFormatError(path, "not an image PIL can read", field) from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DataFormatError(path, f"unreadable image ({e})", field) from None
-    if size[0] * size[1] > MAX_IMAGE_PIXELS:
-        raise DataFormatError(path, f"image of {size[0]}×{size[1]} pixels is larger than {MAX_IMAGE_PIXELS} "
-                                    "(a decompression bomb?)", field)
+    with _reading_image(path, field), Image.open(path) as im:
+        size = im.size
+    _refuse_bomb(path, size, field)
     return size
 
 
