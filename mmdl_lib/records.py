@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine import distributed
+from . import distributed
 from .env import environment
 from .errors import RunRecordError
 from .io import read_json, write_json

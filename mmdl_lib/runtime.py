@@ -45,7 +45,7 @@ def select_device(preferred: str | None = None) -> torch.device:
     """
     choice = preferred or os.environ.get("MMDL_DEVICE")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from .engine import distributed
+        from . import distributed
 
         on_cpu = bool(choice) and not choice.startswith("cuda")
         distributed.init_from_env(cpu=on_cpu)

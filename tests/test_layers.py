@@ -12,7 +12,7 @@ LIBRARY = Path(__file__).resolve().parents[1] / "mmdl_lib"
 # Lowest first. A module may import from its own layer or a lower one; names in one layer may import
 # each other as long as no cycle forms (checked below).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("", "errors", "io", "paths", "progress", "overrides", "config", "cache"),  # "" is mmdl_lib/__init__
+    ("", "errors", "io", "paths", "progress", "overrides", "config", "cache", "distributed"),  # "": mmdl_lib/__init__
     ("synth",),
     ("data",),
     ("openmmlab",),

@@ -18,7 +18,7 @@ from ..chapters.text_ood_segmentation.pipeline import (TextOODSegConfig, build_s
                                                        model_config, pick_ood_concepts, resolve_roots, train)
 from ..chapters.text_ood_segmentation.train import launch_distributed
 from ..engine.checkpoint import save_weights
-from ..engine.distributed import replica_checksum
+from ..distributed import replica_checksum
 from ..io import write_json
 from ..paths import results_dir
 from . import parse_value

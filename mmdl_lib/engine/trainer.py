@@ -4,7 +4,7 @@ Each epoch reseeds every random generator from ``(seed, epoch)`` and draws its s
 generator seeded the same way, so a run resumed from the checkpoint of epoch *k* reproduces
 the uninterrupted run exactly (on CPU; CUDA kernels may differ in the last bits).
 
-Under ``torchrun`` (process group up, see :mod:`mmdl_lib.engine.distributed`) the same call trains
+Under ``torchrun`` (process group up, see :mod:`mmdl_lib.distributed`) the same call trains
 data-parallel: ``DistributedDataParallel`` around the loss computation, a ``DistributedSampler``
 per epoch, loss means averaged over the ranks, evaluation, checkpoints and progress on rank 0.
 """
@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from ..errors import MMDLError
 from ..progress import tqdm
 from ..runtime import autocast, deterministic_algorithms, seed_everything
-from . import distributed
+from .. import distributed
 from .checkpoint import check_fingerprint, load_checkpoint, load_weights, save_checkpoint, save_weights
 
 LossFn = Callable[[torch.nn.Module, Any], Mapping[str, torch.Tensor]]
@@ -186,7 +186,7 @@ def fit(
     (:func:`~mmdl_lib.runtime.deterministic_algorithms`; chapter 03's detectors need it).
 
     Under ``torchrun`` ``batch_size`` is per process and ``device`` this rank's
-    (:func:`~mmdl_lib.engine.distributed.local_device`); ``checkpoint_dir`` must be shared by the
+    (:func:`~mmdl_lib.distributed.local_device`); ``checkpoint_dir`` must be shared by the
     ranks. ``step_log`` holds this rank's steps; the history's loss means are over every rank.
     """
     model.to(device)

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mmdl_lib.engine import distributed, fit
+from mmdl_lib import distributed
+from mmdl_lib.engine import fit
 from mmdl_lib.engine.trainer import one_cycle_adamw
 from mmdl_lib.records import Run
 from mmdl_lib.runtime import select_device

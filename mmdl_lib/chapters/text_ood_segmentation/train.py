@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
-from ...engine import distributed
+from ... import distributed
 from ...engine.checkpoint import check_fingerprint, load_checkpoint, save_checkpoint
 from ...openmmlab.configs import quiet_mmengine
 from ...progress import tqdm

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from mmdl_lib.engine import distributed
+from mmdl_lib import distributed
 from mmdl_lib.engine.trainer import steps_per_epoch
 from tests.torchrun import ROOT, torchrun
 
