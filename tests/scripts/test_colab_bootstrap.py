@@ -53,25 +53,27 @@ def test_a_driver_older_than_cuda_13_gets_torchs_cu128_build(tmp_path):
     assert "torch from PyPI" in text and "extra-index-url" not in text
 
 
-def test_a_second_run_updates_the_existing_environment(tmp_path):
-    prefix = tmp_path / "miniforge3"
+def _installed(prefix: Path, env_python: str | None = None) -> Path:
+    """A Miniforge at ``prefix`` with an ``mmdl`` environment (whose Python says ``env_python``)."""
     (prefix / "bin").mkdir(parents=True)
     (prefix / "bin" / "conda").write_text("#!/bin/sh\n")
     (prefix / "bin" / "conda").chmod(0o755)
     (prefix / "envs" / "mmdl" / "bin").mkdir(parents=True)
+    if env_python:
+        (prefix / "envs" / "mmdl" / "bin" / "python").write_text(f"#!/bin/sh\necho {env_python}\n")
+        (prefix / "envs" / "mmdl" / "bin" / "python").chmod(0o755)
+    return prefix
+
+
+def test_a_second_run_updates_the_existing_environment(tmp_path):
+    prefix = _installed(tmp_path / "miniforge3")
     commands, _ = _dry_run(prefix)
     assert not any("curl" in c for c in commands)
     assert commands[1] == f"+ {prefix}/bin/conda env update -n mmdl -f {ROOT / '.colab_environment.yml'}"
 
 
 def test_an_environment_with_another_python_is_made_again(tmp_path):
-    prefix = tmp_path / "miniforge3"
-    (prefix / "bin").mkdir(parents=True)
-    (prefix / "bin" / "conda").write_text("#!/bin/sh\n")
-    (prefix / "bin" / "conda").chmod(0o755)
-    (prefix / "envs" / "mmdl" / "bin").mkdir(parents=True)
-    (prefix / "envs" / "mmdl" / "bin" / "python").write_text("#!/bin/sh\necho 3.11\n")
-    (prefix / "envs" / "mmdl" / "bin" / "python").chmod(0o755)
+    prefix = _installed(tmp_path / "miniforge3", env_python="3.11")
     commands, text = _dry_run(prefix, "--kernel-python", "3.12")
     assert "has Python 3.11, the kernel 3.12: making it again" in text
     assert commands[1] == f"+ {prefix}/bin/conda env remove -y -n mmdl"
