@@ -112,11 +112,6 @@ def latency(fn: Callable[[torch.Tensor], Any], example: torch.Tensor, repeats: i
     return interleaved_latency({"model": (fn, example)}, repeats, warmup)["model"]
 
 
-def latency_ms(fn: Callable[[torch.Tensor], Any], example: torch.Tensor, repeats: int = 10, warmup: int = 2) -> float:
-    """Median wall time per item in milliseconds (CUDA synchronised when on a GPU)."""
-    return latency(fn, example, repeats, warmup).median
-
-
 def latency_ratio(numerator: Latency, denominator: Latency, confidence: float = 0.95, resamples: int = 2000,
                   seed: int = 0) -> dict[str, float]:
     """The ratio of two models' median latencies, with a percentile bootstrap interval over the timed
