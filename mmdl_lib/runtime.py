@@ -23,10 +23,10 @@ def seed_everything(seed: int) -> None:
 def deterministic_algorithms(enabled: bool = True):
     """torch's deterministic kernels inside the block (``warn_only``: an op without one warns).
 
-    Chapter 03 trains its detectors on the CPU under it: the backward of mmdet3d's point ↔ voxel
-    gathers (``voxel_feats[inds]``) accumulates in thread order on more than one CPU thread, and two
-    trainings with one seed drift apart after a few steps; the deterministic kernel costs nothing
-    measurable there. CUDA runs are left as they are (cuBLAS would also need a workspace setting).
+    On more than one CPU thread the backward of an advanced index (``x[idx]``: mmdet3d's point ↔
+    voxel gathers in chapter 03, the chosen token's box in chapter 02's head) accumulates in thread
+    order, and two trainings with one seed drift apart after a few steps. The deterministic kernel
+    sorts the indices first; it costs nothing measurable here.
     """
     previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(enabled, warn_only=True)
@@ -34,6 +34,12 @@ def deterministic_algorithms(enabled: bool = True):
         yield
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def reproducible_kernels(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """:func:`deterministic_algorithms` for a training on the CPU; CUDA trainings keep the caller's
+    setting (cuBLAS would also need ``CUBLAS_WORKSPACE_CONFIG``, and speed matters more there)."""
+    return deterministic_algorithms() if enabled and device.type == "cpu" else contextlib.nullcontext()
 
 
 def select_device(preferred: str | None = None) -> torch.device:

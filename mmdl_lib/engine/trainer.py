@@ -11,7 +11,6 @@ per epoch, loss means averaged over the ranks, evaluation, checkpoints and progr
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections import defaultdict
@@ -24,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..errors import MMDLError
 from ..progress import tqdm
-from ..runtime import autocast, deterministic_algorithms, seed_everything
+from ..runtime import autocast, reproducible_kernels, seed_everything
 from .. import distributed
 from .checkpoint import check_fingerprint, load_checkpoint, load_weights, save_checkpoint, save_weights
 
@@ -144,11 +143,6 @@ def _epoch_loader(data: Dataset, batch_size: int, collate_fn: Callable | None, e
                       generator=torch.Generator().manual_seed(epoch_seed))
 
 
-def _kernels(deterministic: bool, device: torch.device) -> contextlib.AbstractContextManager:
-    """Deterministic kernels for a CPU training that asks for them; otherwise the caller's setting."""
-    return deterministic_algorithms() if deterministic and device.type == "cpu" else contextlib.nullcontext()
-
-
 def fit(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -169,7 +163,7 @@ def fit(
     desc: str = "train",
     settings: Mapping[str, Any] | None = None,
     step_log: list[dict[str, float]] | None = None,
-    deterministic: bool = False,
+    deterministic: bool = True,
 ) -> list[dict[str, float]]:
     """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
 
@@ -182,8 +176,8 @@ def fit(
     With ``checkpoint_dir`` set, every epoch is checkpointed and a new call resumes from the last one,
     provided it trains the same thing: the model's parameter shapes, the optimiser, epochs, batch
     size, seed and the caller's ``settings`` (a chapter's config) form a fingerprint that must match.
-    ``deterministic`` trains with torch's deterministic kernels when ``device`` is the CPU
-    (:func:`~mmdl_lib.runtime.deterministic_algorithms`; chapter 03's detectors need it).
+    On the CPU it trains with torch's deterministic kernels unless ``deterministic=False``
+    (:func:`~mmdl_lib.runtime.reproducible_kernels`): one seed, one model, on any thread count.
 
     Under ``torchrun`` ``batch_size`` is per process and ``device`` this rank's
     (:func:`~mmdl_lib.distributed.local_device`); ``checkpoint_dir`` must be shared by the
@@ -206,7 +200,7 @@ def fit(
         # each rank its own augmentation and dropout draws; rank 0 as a single process
         seed_everything(_epoch_seed(seed, epoch) + 7919 * distributed.rank())
         loader = _epoch_loader(train_data, batch_size, collate_fn, _epoch_seed(seed, epoch))
-        with _kernels(deterministic, device):
+        with reproducible_kernels(device, deterministic):
             means = run_epoch(model, loader, step_fn, optimizer, device, scheduler=scheduler, grad_clip=grad_clip,
                               amp=amp, desc=f"epoch {epoch + 1}/{epochs}", step_log=step_log)
         row: dict[str, float] = {"epoch": epoch + 1,

@@ -136,14 +136,15 @@ def test_a_non_finite_loss_stops_training_before_it_reaches_the_weights():
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
-@pytest.mark.parametrize("deterministic, device, expected", [(True, "cpu", True), (False, "cpu", False),
-                                                             (True, "meta", False)])
-def test_deterministic_kernels_only_when_asked_and_only_on_the_cpu(deterministic, device, expected, monkeypatch):
+@pytest.mark.parametrize("deterministic, device, expected", [(None, "cpu", True), (False, "cpu", False),
+                                                             (None, "meta", False)])
+def test_deterministic_kernels_by_default_on_the_cpu_only(deterministic, device, expected, monkeypatch):
     seen = []
     record = lambda *args, **kwargs: seen.append(torch.are_deterministic_algorithms_enabled()) or {}
     monkeypatch.setattr(trainer, "run_epoch", record)
     model, opt = _model_and_optimizer()
-    fit(model, opt, _loss, _problem(), epochs=2, batch_size=8, device=torch.device(device), deterministic=deterministic)
+    asked = {} if deterministic is None else {"deterministic": deterministic}
+    fit(model, opt, _loss, _problem(), epochs=2, batch_size=8, device=torch.device(device), **asked)
     assert seen == [expected, expected]
     assert not torch.are_deterministic_algorithms_enabled()  # and only inside
 
@@ -160,3 +161,23 @@ def test_a_frozen_parameters_old_gradient_neither_clips_the_step_nor_survives_tr
     clean, stale = train(False), train(True)
     assert all(torch.equal(a, b) for a, b in zip(clean.parameters(), stale.parameters()))
     assert all(p.grad is None for p in clean.parameters() if p.requires_grad)
+
+
+def test_an_index_backward_trains_the_same_model_twice_on_two_threads():
+    """x[idx]'s backward accumulates in thread order on the CPU unless fit's deterministic kernels run
+    (chapter 02's head picks each command's token box this way)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        def train_once():
+            torch.manual_seed(0)
+            table = torch.nn.Embedding(8, 64)
+            data = torch.utils.data.TensorDataset(torch.randint(0, 8, (512, 256)), torch.randn(512, 64))
+            opt = torch.optim.SGD(table.parameters(), lr=0.1)
+            loss = lambda m, b: {"total": ((m.weight[b[0]].mean(1) - b[1]) ** 2).mean()}
+            fit(table, opt, loss, data, epochs=2, batch_size=128, device=torch.device("cpu"), amp=False)
+            return table.weight.detach().clone()
+
+        assert torch.equal(train_once(), train_once())
+    finally:
+        torch.set_num_threads(threads)

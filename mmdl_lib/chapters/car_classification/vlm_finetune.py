@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ...progress import tqdm
+from ...runtime import reproducible_kernels
 from .qlora_vlm import answer_text, chat_text
 
 IGNORE = -100
@@ -88,18 +89,19 @@ def train_answers(model, processor, images: Sequence[torch.Tensor], prompts: lis
     generator = torch.Generator().manual_seed(seed)
     model.train()
     log = []
-    for step in tqdm(range(steps), desc="QLoRA"):
-        pick = torch.randint(len(prompts), (batch_size,), generator=generator).tolist()
-        batch = _on(answer_batch(processor, [images[i] for i in pick], [prompts[i] for i in pick],
-                                 [answers[i] for i in pick]), device)
-        loss = answer_loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"QLoRA step {step}: loss {loss.item()}")
-        log.append({"step": step, "loss": float(loss.detach())})
+    with reproducible_kernels(device):
+        for step in tqdm(range(steps), desc="QLoRA"):
+            pick = torch.randint(len(prompts), (batch_size,), generator=generator).tolist()
+            batch = _on(answer_batch(processor, [images[i] for i in pick], [prompts[i] for i in pick],
+                                     [answers[i] for i in pick]), device)
+            loss = answer_loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"QLoRA step {step}: loss {loss.item()}")
+            log.append({"step": step, "loss": float(loss.detach())})
     model.eval()
     return log
 

@@ -42,10 +42,9 @@ def train_detector(model: torch.nn.Module, samples: list[dict], epochs: int, lr:
     """The detector's own losses over ``samples`` with AdamW and a one-cycle schedule (the book's ``fit``)."""
 
     optimizer, scheduler = one_cycle_adamw(model.parameters(), lr, epochs, len(samples), batch_size)
-    # deterministic: one seed, one detector (see runtime.deterministic_algorithms)
     return fit(model, optimizer, detector_loss, samples, epochs=epochs, batch_size=batch_size, device=device,
                seed=seed, collate_fn=collate_samples, scheduler=scheduler, checkpoint_dir=checkpoint_dir,
-               amp=False, desc=desc, deterministic=True)
+               amp=False, desc=desc)
 
 
 def cached_trained_detector(model: torch.nn.Module, samples: list[dict], epochs: int, lr: float, batch_size: int,
@@ -91,7 +90,7 @@ def train_kd_phases(kd, samples: list[dict], phases: list[tuple[int, Any]], lr: 
             device=device, seed=seed + phase, collate_fn=collate_samples, scheduler=scheduler, amp=False,
             desc=f"{desc} phase {phase}", step_log=steps,
             checkpoint_dir=Path(checkpoint_dir) / f"phase{phase}" if checkpoint_dir else None,
-            settings={**(settings or {}), "use": list(use), "phase": phase}, deterministic=True)
+            settings={**(settings or {}), "use": list(use), "phase": phase})
         history += [{**row, "phase": phase} for row in steps]
     return history
 

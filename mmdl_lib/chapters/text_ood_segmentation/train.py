@@ -24,6 +24,7 @@ from ... import distributed
 from ...engine.checkpoint import check_fingerprint, load_checkpoint, save_checkpoint
 from ...openmmlab.configs import quiet_mmengine
 from ...progress import tqdm
+from ...runtime import reproducible_kernels
 
 
 def seg_batch(items: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, list]:
@@ -95,28 +96,29 @@ def train_segmentor(model: torch.nn.Module, dataset: Dataset, *, epochs: int, ba
             start, history = state["epoch"], state["history"]
     runner = MMDistributedDataParallel(module=model, find_unused_parameters=True) if is_distributed() else model
     model.train()
-    for epoch in range(start + 1, epochs + 1):
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
-        totals: dict[str, torch.Tensor] = {}
-        bar = tqdm(loader, total=steps, desc=f"{desc} {epoch}/{epochs}")  # rank 0's, as MMDL_PROGRESS says
-        for step, batch in enumerate(bar):
-            if step >= steps:
-                break
-            logs = runner.train_step(batch, optim)
-            scheduler.step()
-            for key, value in logs.items():
-                totals[key] = totals.get(key, torch.zeros(())) + value.detach().float().cpu()
-            bar.set_postfix(loss=f"{float(logs['loss'].detach()):.3f}")
-        means = {}
-        for key, total in totals.items():
-            mean = total / steps
-            all_reduce(mean, op="mean")
-            means[key] = float(mean)
-        history.append({"epoch": epoch, **means})
-        if checkpoint_dir is not None and rank == 0:
-            save_checkpoint(checkpoint_dir, epoch, model, optim.optimizer, scheduler,
-                            {"history": history, "fingerprint": fingerprint or {}})
+    with reproducible_kernels(device):  # one seed, one segmentor on any CPU thread count
+        for epoch in range(start + 1, epochs + 1):
+            if isinstance(sampler, DistributedSampler):
+                sampler.set_epoch(epoch)
+            totals: dict[str, torch.Tensor] = {}
+            bar = tqdm(loader, total=steps, desc=f"{desc} {epoch}/{epochs}")  # rank 0's, as MMDL_PROGRESS says
+            for step, batch in enumerate(bar):
+                if step >= steps:
+                    break
+                logs = runner.train_step(batch, optim)
+                scheduler.step()
+                for key, value in logs.items():
+                    totals[key] = totals.get(key, torch.zeros(())) + value.detach().float().cpu()
+                bar.set_postfix(loss=f"{float(logs['loss'].detach()):.3f}")
+            means = {}
+            for key, total in totals.items():
+                mean = total / steps
+                all_reduce(mean, op="mean")
+                means[key] = float(mean)
+            history.append({"epoch": epoch, **means})
+            if checkpoint_dir is not None and rank == 0:
+                save_checkpoint(checkpoint_dir, epoch, model, optim.optimizer, scheduler,
+                                {"history": history, "fingerprint": fingerprint or {}})
     model.eval()
     return history
 

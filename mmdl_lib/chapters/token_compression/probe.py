@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...progress import tqdm
-from ...runtime import seed_everything
+from ...runtime import reproducible_kernels, seed_everything
 
 
 class AttentiveProbe(nn.Module):
@@ -38,10 +38,11 @@ def fit_attentive_probe(train: torch.Tensor, labels: torch.Tensor, num_classes: 
     probe = AttentiveProbe(train.shape[1], num_classes)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=0.05)
     draw = torch.Generator().manual_seed(seed)
-    for _ in tqdm(range(epochs), desc="attentive probe"):
-        for index in torch.randperm(len(train), generator=draw).split(batch_size):
-            loss = F.cross_entropy(probe(train[index]), labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    with reproducible_kernels(train.device):
+        for _ in tqdm(range(epochs), desc="attentive probe"):
+            for index in torch.randperm(len(train), generator=draw).split(batch_size):
+                loss = F.cross_entropy(probe(train[index]), labels[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
     return probe.eval()

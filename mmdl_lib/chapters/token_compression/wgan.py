@@ -23,7 +23,7 @@ from torch import nn
 from ...engine.checkpoint import check_fingerprint, load_checkpoint, save_checkpoint
 from ...engine.trainer import _epoch_seed, run_fingerprint
 from ...progress import tqdm
-from ...runtime import autocast, seed_everything
+from ...runtime import autocast, reproducible_kernels, seed_everything
 from .losses import ReconstructionLoss, critic_loss, generator_adversarial_loss, gradient_penalty
 
 
@@ -170,21 +170,22 @@ def fit_wgan_gp(model: nn.Module, critic: nn.Module, tokens: Any, settings: WGAN
         critic.train()
         sums: dict[str, float] = defaultdict(float)
         batches = list(order.split(settings.batch_size))
-        for i, batch in enumerate(batches):
-            step: dict[str, float] = defaultdict(float)
-            for _ in range(settings.n_critic):
-                pick = torch.randint(0, n, (settings.batch_size,), generator=draw)
-                terms = _critic_step(model, critic, critic_opt, prepare(tokens[pick].to(device)), settings, device,
-                                     draw)
-                result.steps["critic"] += 1
-                for k, v in terms.items():
-                    step[k] += v / settings.n_critic
-            step.update(_generator_step(model, critic, generator_opt, prepare(tokens[batch].to(device)), settings,
-                                        reconstruction, device))
-            result.steps["generator"] += 1
-            for k, v in step.items():
-                sums[k] += v
-            result.step_log.append({"epoch": epoch + (i + 1) / len(batches), **step})
+        with reproducible_kernels(device):  # one seed, one compressor on any CPU thread count
+            for i, batch in enumerate(batches):
+                step: dict[str, float] = defaultdict(float)
+                for _ in range(settings.n_critic):
+                    pick = torch.randint(0, n, (settings.batch_size,), generator=draw)
+                    terms = _critic_step(model, critic, critic_opt, prepare(tokens[pick].to(device)), settings, device,
+                                         draw)
+                    result.steps["critic"] += 1
+                    for k, v in terms.items():
+                        step[k] += v / settings.n_critic
+                step.update(_generator_step(model, critic, generator_opt, prepare(tokens[batch].to(device)), settings,
+                                            reconstruction, device))
+                result.steps["generator"] += 1
+                for k, v in step.items():
+                    sums[k] += v
+                result.step_log.append({"epoch": epoch + (i + 1) / len(batches), **step})
         row = {"epoch": epoch + 1, **{k: v / len(batches) for k, v in sums.items()}}
         if evaluate is not None:
             model.eval()
