@@ -5,6 +5,7 @@ import pytest
 from mmdl_lib.book.chapters import Chapter, Headline
 from mmdl_lib.book.results import render_results
 from mmdl_lib.errors import DataFormatError, RunRecordError
+from mmdl_lib.metrics.uncertainty import mean_difference
 from mmdl_lib.records import Run, latest_records, read_record
 
 
@@ -37,6 +38,29 @@ def test_results_chapter_shows_the_headline_table_chart_and_record(tmp_path):
     assert (page / "results_figures" / "talk2car.png").read_bytes()[:4] == b"\x89PNG"
     assert (page / "results_records" / "talk2car.json").read_text() == path.read_text()
     assert "{download}`Full run record (JSON) <results_records/talk2car.json>`" in text
+
+
+def test_results_chapter_shows_each_comparison_with_its_interval_and_verdict(tmp_path):
+    win = mean_difference([1.0] * 30, [0.0] * 15 + [1.0] * 15, ("distilled", "random"), "AP50")
+    tie = mean_difference([1.0, 0.0] * 10, [0.0, 1.0] * 10, ("transformer", "projection"), "AP50")
+    Run.start("talk2car", "smoke", 0, root=tmp_path / "results").record(
+        {"val": {"ours": {"ap50": 0.61}}, "comparisons": {"init": win.to_dict(), "head": tie.to_dict()}})
+    headline = Headline(caption="c", rows=("val.*",), columns={"AP50": "ap50"}, chart="AP50")
+    page = tmp_path / "book"
+    text = render_results(latest_records(tmp_path / "results"), [_chapter(headline)], page)
+    assert "| distilled vs random | AP50 | 1.000 | 0.500 | +0.500 [" in text
+    assert f"- {win.verdict()}" in text and win.verdict().startswith("distilled beats random on AP50")
+    assert f"- {tie.verdict()}" in text and "cannot be told apart" in tie.verdict()
+    assert (page / "results_figures" / "talk2car_comparisons.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_malformed_comparison_names_the_record_and_the_field(tmp_path):
+    path = Run.start("talk2car", "smoke", 0, root=tmp_path).record(
+        {"val": {"ours": {"ap50": 0.61}}, "comparisons": {"init": {"a": "distilled", "score_a": 0.6}}})
+    headline = Headline(caption="c", rows=("val.*",), columns={"AP50": "ap50"}, chart="AP50")
+    with pytest.raises(DataFormatError, match="metrics.comparisons") as err:
+        render_results(latest_records(tmp_path), [_chapter(headline)], tmp_path / "book")
+    assert str(path) in str(err.value)
 
 
 def test_a_headline_that_matches_nothing_in_the_record_names_the_record(tmp_path):

@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import DataFormatError
 from ..io import atomic_write
 from ..records import latest_records
+from ..viz.comparisons import as_comparisons, comparisons_markdown, plot_comparisons
 from .chapters import Chapter, Headline, chapters
 
 FIGURES = "results_figures"  # beside results.md: one chart per chapter
@@ -88,6 +89,26 @@ def headline_chart(rows: dict[str, dict[str, Any]], headline: Headline, path: Pa
     return path
 
 
+def comparison_lines(path: Path, record: dict[str, Any], chapter: Chapter, folder: Path) -> list[str]:
+    """The record's ``metrics.comparisons`` (each headline comparison with its interval): a table,
+    the computed verdicts and an error-bar chart."""
+    recorded = record["metrics"].get("comparisons")
+    if not recorded:
+        return []
+    try:
+        found = as_comparisons(recorded)
+    except (TypeError, ValueError) as error:
+        raise DataFormatError(path, f"a comparison is malformed: {error}", "metrics.comparisons") from None
+    import matplotlib.pyplot as plt
+
+    chart = folder / FIGURES / f"{chapter.stage}_comparisons.png"
+    figure = plot_comparisons(found)
+    atomic_write(chart, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    plt.close(figure)
+    return ["**How sure: each headline comparison with its 95 % interval**", "", comparisons_markdown(found), "",
+            f"![differences with their intervals]({FIGURES}/{chart.name})", ""]
+
+
 def _provenance(record: dict[str, Any]) -> str:
     env = record["environment"]
     hw = env.get("hardware", {})
@@ -100,7 +121,10 @@ INTRO = [
     "# Results",
     "",
     "Each chapter's headline comparison, read from the run record of its newest executed run",
-    "(`results/<stage>/<run>/record.json`; the full record is one click away). The profile says which",
+    "(`results/<stage>/<run>/record.json`; the full record is one click away), and each method",
+    "comparison with the 95 % interval of its difference: a paired bootstrap over the evaluation items,",
+    "or the spread over training seeds where the chapter says so. A verdict names a winner only when the",
+    "interval excludes zero. The profile says which",
     "data produced it: **smoke** runs use the synthetic driving world and locally trained models, so",
     "their numbers are *not* comparable with published COCO, Talk2Car, KITTI or Hecto numbers; the",
     "chapters cite those separately.",
@@ -129,6 +153,7 @@ def render_results(records: dict[str, tuple[Path, dict[str, Any]]], book_chapter
         lines += headline_table(rows, chapter.headline) + [""]
         if chart is not None:
             lines += [f"![{chapter.headline.chart} per row]({FIGURES}/{chart.name})", ""]
+        lines += comparison_lines(path, record, chapter, folder)
         lines += [f"{{download}}`Full run record (JSON) <{RECORDS}/{copy.name}>` · "
                   f"[the chapter](../build/executed/{chapter.stem}.ipynb)", ""]
     return "\n".join(lines)

@@ -13,8 +13,8 @@ sentence a chapter prints after a comparison, computed from them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -62,6 +62,26 @@ class Comparison:
     def to_dict(self) -> dict[str, object]:
         """What a run record keeps of the comparison (the verdict included)."""
         return {**asdict(self), "winner": self.winner, "verdict": self.verdict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Comparison":
+        """The comparison a record kept (:meth:`to_dict`); the derived winner and verdict are recomputed."""
+        names = {f.name for f in fields(cls)}
+        missing = sorted(n for n in names if n not in data and n != "higher_is_better")
+        if missing:
+            raise ValueError(f"a recorded comparison lacks {missing}")
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def comparison_table(comparisons: Mapping[str, "Comparison"], digits: int = 3) -> list[str]:
+    """Markdown rows: each comparison's two scores, the difference and its interval, and who won."""
+    lines = ["| A vs B | metric | A | B | A − B [CI] | interval from | better |", "|---" * 7 + "|"]
+    for c in comparisons.values():
+        cells = [f"{c.a} vs {c.b}", c.metric, f"{c.score_a:.{digits}f}", f"{c.score_b:.{digits}f}",
+                 f"{c.difference:+.{digits}f} [{c.low:+.{digits}f}, {c.high:+.{digits}f}]", c.method,
+                 c.winner or "cannot be told apart"]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return lines
 
 
 def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:

@@ -1,5 +1,6 @@
 """CI's notebook execution: every chapter runs with papermill (smoke) and the site builds offline."""
 
+import json
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from mmdl_lib.book.browser import check_site
 from mmdl_lib.book.chapters import chapters
 from mmdl_lib.book.notebooks import toc_notebooks
 from mmdl_lib.book.site import build_site
+from mmdl_lib.metrics.uncertainty import Comparison
 from mmdl_lib.records import latest_records
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,3 +62,25 @@ def test_the_executed_chapter_meets_its_bar(chapter):
     assert chapter.stage in records, f"{chapter.stem} wrote no run record for stage {chapter.stage!r}"
     checks = chapter.smoke_checks()(records[chapter.stage][1]["metrics"])
     assert checks and all(checks.values()), {name: ok for name, ok in checks.items() if not ok}
+
+
+def _markdown_outputs(notebook: Path) -> str:
+    cells = json.loads(notebook.read_text())["cells"]
+    return "\n".join("".join(output.get("data", {}).get("text/markdown", ""))
+                     for cell in cells for output in cell.get("outputs", []))
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("chapter", [c for c in chapters(ROOT) if c.stage != "synthetic_world"], ids=lambda c: c.stem)
+def test_every_comparison_carries_its_interval_and_the_page_prints_its_verdict(chapter):
+    """#31: each method comparison is in the record with the interval of its difference, and the
+    executed chapter prints the verdict computed from exactly those numbers."""
+    build_site(profile="smoke", root=ROOT, log=lambda _: None)
+    recorded = latest_records(profile="smoke")[chapter.stage][1]["metrics"].get("comparisons")
+    assert recorded, f"{chapter.stem}: the record has no comparisons"
+    printed = _markdown_outputs(ROOT / "build" / "executed" / f"{chapter.stem}.ipynb")
+    for key, entry in recorded.items():
+        comparison = Comparison.from_dict(entry)
+        assert comparison.low <= comparison.high, key
+        assert comparison.verdict() == entry["verdict"], f"{key}: the recorded verdict is not its numbers'"
+        assert comparison.verdict() in printed, f"{chapter.stem}: the verdict of {key!r} is not on the page"
