@@ -66,10 +66,11 @@ if "google.colab" in sys.modules:  # Colab only: a conda environment with the pi
 # convolution, should match the teacher's (feature KD), and its classification and box outputs
 # should match the teacher's (logit KD).
 #
-# The seed's lessons are this chapter's: the pseudo-LiDAR's quality is the bottleneck; the depth
-# network's scale and the camera's calibration decide whether the points land where the objects
-# are; and a detector trained on frames without annotations learns nothing while reporting
-# `detection_loss = 0.0`.
+# The seed's lessons, which this chapter puts to the test: the pseudo-LiDAR's quality is the
+# bottleneck; the depth network's scale and the camera's calibration decide whether the points land
+# where the objects are; and a detector trained on frames without annotations learns nothing while
+# reporting `detection_loss = 0.0`. Every comparison below carries an interval, and the sentence
+# that says which side won is computed from it in this run.
 
 # %% tags=["hide-input"]
 from mmdl_lib.env import environment_report
@@ -229,20 +230,33 @@ except MMDLError as error:
 # Three point sources for the same teacher, Car bird's-eye AP|R40 (moderate): the real scan;
 # pseudo-LiDAR from GLPN's depth; and, where the dataset has depth maps (the synthetic world's
 # `depth_2`), pseudo-LiDAR back-projected from the **true** depth, which is what a perfect depth
-# network would give. The gap between the last two is the price of the depth network alone.
+# network would give. Real LiDAR against true depth asks whether the detector is what limits a
+# camera-only car; true depth against GLPN's depth prices the depth network alone. The verdicts
+# under the numbers come from a paired bootstrap over the validation frames: the frames are drawn
+# again with replacement, both APs are recomputed with the devkit's matching on every resample
+# (`metrics.kitti3d.frame_resampled_ap`), and a difference whose 95 % interval contains zero is a tie.
 
 # %%
 teacher, teacher_history = stage.get_teacher(cfg, teacher_train, torch_device)
 results, predictions = {}, {}
 results["teacher"], predictions["teacher"] = stage.evaluate(teacher, frames["val"], teacher_val, point_range, "teacher")
-results["teacher on pseudo-LiDAR (no fine-tuning)"], _ = stage.evaluate(teacher, frames["val"], student_val,
-                                                                          point_range, "teacher on pseudo")
+on_pseudo = "teacher on pseudo-LiDAR (no fine-tuning)"
+results[on_pseudo], predictions[on_pseudo] = stage.evaluate(teacher, frames["val"], student_val, point_range,
+                                                            "teacher on pseudo")
 true_val = stage.true_depth_clouds(cfg, root, frames["val"])  # what a perfect depth network would give
 if true_val is not None:
     true_val = stage.samples(cfg, frames["val"], true_val, "true-depth pseudo-lidar", point_range)
-    results["teacher on true-depth pseudo-LiDAR"], _ = stage.evaluate(teacher, frames["val"], true_val, point_range,
-                                                                      "teacher on true depth")
+    on_true = "teacher on true-depth pseudo-LiDAR"
+    results[on_true], predictions[on_true] = stage.evaluate(teacher, frames["val"], true_val, point_range,
+                                                            "teacher on true depth")
 {name: round(r["Car"]["bev"]["moderate"], 2) for name, r in results.items()}
+
+# %%
+from mmdl_lib.chapters.pseudo_lidar_kd import comparisons as compare
+from mmdl_lib.viz.comparisons import show_comparisons
+
+comparisons = compare.frame_bootstrap(frames["val"], predictions, point_range, compare.TEACHER_KEYS, seed=cfg.seed)
+show_comparisons(comparisons)
 
 # %% [markdown]
 # ### How good must the depth be?
@@ -287,64 +301,96 @@ from mmdl_lib.chapters.pseudo_lidar_kd.figures import plot_kd_terms
 kd_template = PseudoLidarKD(teacher, projection=cfg.feature_projection == "conv1d", temperature=cfg.kd_temperature)
 kd_template.cache_teacher(teacher_train)  # the teacher's outputs, computed once for every student
 variants = {k: v for k, v in stage.STUDENT_VARIANTS.items() if cfg.compare or k in ("no KD", "KD")}
+student_seconds = {}  # each student's wall time: what one more seed costs
 histories, students, student_results, student_predictions = stage.distil_students(
     cfg, kd_template, variants, student_train, student_val, frames["val"], point_range, torch_device,
-    run.folder / "checkpoints")
+    run.folder / "checkpoints", seconds=student_seconds)
 results.update(student_results)
 predictions.update(student_predictions)
 plot_kd_terms({k: v for k, v in histories.items() if k in ("student, no KD", "student, KD")});
 
 # %% [markdown]
-# ## What KD does once the depth is good
+# ## KD on GLPN's points and on a perfect depth network's
 #
-# Both students above learn from GLPN's points, whose per-car depth error (printed with the depth
-# metrics) is, by the tolerance table, more than a box at IoU 0.7 survives even with every car's
-# shape right — no detection or KD loss can undo it. Where the dataset has true depth (the
+# Both students above learn from GLPN's points; the tolerance table shows how the teacher's AP
+# falls as each car's depth errs, and GLPN's per-car error is printed with the depth metrics.
+# To separate what KD does from what the points allow: where the dataset has true depth (the
 # synthetic world's `depth_2`; KITTI's object release has none), the same two students — no KD,
-# and the seed's KD —
-# distil from pseudo-LiDAR back-projected from the **true** depth, with the same 10 % sampling and
-# constant intensity: a perfect depth network's points. The KD terms and the schedule are
-# unchanged; only the quality of the points differs.
+# and the seed's KD — distil from pseudo-LiDAR back-projected from the **true** depth, with the
+# same 10 % sampling and constant intensity: a perfect depth network's points. The KD terms and the
+# schedule are unchanged; only the quality of the points differs. The table lists every student;
+# the verdicts under it compare the KD student with each alternative on the headline metric (paired
+# bootstrap over the validation frames, as for the teacher).
 
 # %%
 true_train = stage.true_depth_clouds(cfg, root, frames["train"]) if cfg.true_depth_students else None
 if true_train is not None and true_val is not None:
     true_train = stage.samples(cfg, frames["train"], true_train, "true-depth pseudo-lidar", point_range)
-    true_histories, _, true_results, _ = stage.distil_students(
+    true_histories, _, true_results, true_predictions = stage.distil_students(
         cfg, kd_template, {k: stage.STUDENT_VARIANTS[k] for k in ("no KD", "KD")}, true_train, true_val,
-        frames["val"], point_range, torch_device, run.folder / "checkpoints", prefix="student on true depth")
+        frames["val"], point_range, torch_device, run.folder / "checkpoints", prefix="student on true depth",
+        seconds=student_seconds)
     results.update(true_results)
     histories.update(true_histories)
-    display(pd.DataFrame({name: {"BEV@0.7": r["Car"]["bev"]["moderate"], "3D@0.7": r["Car"]["3d"]["moderate"]}
-                          for name, r in results.items() if "KD" in name}).T.round(2))
+    predictions.update(true_predictions)
+display(pd.DataFrame({name: {"BEV@0.7": r["Car"]["bev"]["moderate"], "3D@0.7": r["Car"]["3d"]["moderate"]}
+                      for name, r in results.items() if "KD" in name}).T.round(2))
+
+# %%
+student_comparisons = compare.frame_bootstrap(frames["val"], predictions, point_range, compare.STUDENT_KEYS,
+                                              seed=cfg.seed)
+comparisons.update(student_comparisons)
+show_comparisons(student_comparisons)
 
 # %% [markdown]
 # ## One seed, or the spread over several
 #
-# Forty validation frames hold about eighty cars, so at IoU 0.7 a student's AP moves by several
-# points with the seed of its fine-tuning alone. With `student_seeds` (for example `[0, 1, 2, 3, 4]`;
-# about a minute and a half per seed and point source on two CPU cores) the no-KD and KD students
-# are trained again once per seed on each point source, and the table gives the mean and the
-# standard deviation over the seeds: a difference smaller than the spread is evidence neither for
-# KD nor against it.
+# The bootstrap above resamples the validation frames of *these* trained students; a student's AP
+# also moves with the seed of its fine-tuning, and that noise is not in the interval. With
+# `student_seeds` (for example `[0, 1, 2]`) the no-KD and KD students are trained again once per
+# further seed on each point source (the chapter's own seed is the students above), the table gives
+# the mean and the standard deviation over the seeds, and KD against no KD is read from a t
+# interval over the paired per-seed differences. The smoke profile leaves it off: the cell
+# prints what one more seed costs, measured on this run's students.
 
 # %%
-spread = {}
+spread, seed_results = {}, {}
+one_more_seed = compare.extra_seed_seconds(student_seconds)
 if cfg.student_seeds:
     point_sets = {"student": (student_train, student_val)}
     if true_train is not None and true_val is not None:
         point_sets["student on true depth"] = (true_train, true_val)
-    for prefix, (train_set, val_set) in point_sets.items():
-        _, _, seeded, _ = stage.distil_students(
-            cfg, kd_template, {k: stage.STUDENT_VARIANTS[k] for k in ("no KD", "KD")}, train_set, val_set,
-            frames["val"], point_range, torch_device, prefix=prefix, seeds=cfg.student_seeds)
-        spread.update({name: {"BEV@0.7": r["Car"]["bev"]["moderate"], "3D@0.7": r["Car"]["3d"]["moderate"]}
-                       for name, r in seeded.items()})
+    seed_results = stage.student_seed_results(cfg, kd_template, point_sets, results, frames["val"], point_range,
+                                              torch_device, seconds=student_seconds)
+    spread = {name: {"BEV@0.7": r["Car"]["bev"]["moderate"], "3D@0.7": r["Car"]["3d"]["moderate"]}
+              for name, r in seed_results.items()}
     per_seed = pd.DataFrame(spread).T
     recipe = per_seed.index.str.rsplit(", seed", n=1).str[0]  # the same student, every seed
     display(per_seed.groupby(recipe, sort=False).agg(["mean", "std", "count"]).round(2))
+    seed_comparisons = compare.seed_comparisons(seed_results, cfg.student_seeds)
+    comparisons.update(seed_comparisons)
+    if seed_comparisons:
+        display(show_comparisons(seed_comparisons))
 else:
-    print("one seed per student (student_seeds=None)")
+    sources = 1 + (true_train is not None and true_val is not None)
+    print(f"one seed per student (student_seeds=None). One more seed of the no-KD and KD students costs "
+          f"{one_more_seed:.0f} s per point source here; three seeds per arm on {sources} point source(s) "
+          f"would add {2 * sources * one_more_seed / 60:.1f} min to this run.")
+
+# %% [markdown]
+# ### What the KD verdict says
+#
+# Computed from the verdicts above: for each point source, whether KD won, tied or lost against
+# the student trained without it, and where it did not win, what this run measured that bears on
+# it — the teacher KD imitates against the student, the KD terms' share of the loss, the depth
+# error of the points — and what the full profile changes.
+
+# %%
+from IPython.display import Markdown
+
+full = stage.PseudoLidarKDConfig.from_profile("full")
+Markdown(compare.kd_reading(comparisons, results, histories, cfg.phases()[-1][1], depth_quality, one_more_seed,
+                            full.teacher_epochs, full.phases_epochs()))
 
 # %% [markdown]
 # ## KITTI AP|R40
@@ -370,23 +416,27 @@ table[[c for c in table.columns if not c.startswith("Car")]].round(1)
 
 # %% [markdown]
 # How to read it. *Teacher* vs *teacher on true-depth pseudo-LiDAR*: the same detector on a
-# 64-beam scan and on points back-projected from perfect depth — the detector itself is not what
-# limits a camera-only car. *True depth* vs *GLPN pseudo-LiDAR*: the price of the depth network.
-# The students fine-tune from the teacher on GLPN's points; at IoU 0.7 a car's box must be right
-# to a few tens of centimetres, and the tolerance table shows how fast that goes as each car's depth
-# errs by a few per cent — the looser IoU 0.5 (mmdet3d's second threshold) shows what the students
-# do learn. The students *on true depth* are the same two recipes on a perfect depth network's
-# points: the gap between them is what KD itself buys, and the gap to the GLPN students is what
-# the depth network costs.
-# The seed's conclusion, measured: pseudo-LiDAR quality is the bottleneck.
+# 64-beam scan and on points back-projected from perfect depth. *True depth* vs *GLPN
+# pseudo-LiDAR*: the price of the depth network. The students fine-tune from the teacher on GLPN's
+# points; at IoU 0.7 a car's box must be right to a few tens of centimetres, and the tolerance table
+# shows how the AP goes as each car's depth errs — the looser IoU 0.5 (mmdet3d's second threshold)
+# shows what the students learn short of that. The students *on true depth* are the same two recipes
+# on a perfect depth network's points: KD against no KD there is the KD verdict with good points,
+# and the KD student on true depth against the KD student on GLPN's points is what the depth network
+# costs a student. The seed concluded that pseudo-LiDAR quality is the bottleneck; the chart below
+# gathers every difference of this run with its interval, and the verdicts printed under the two
+# tables above are what this run says about it.
 
 # %%
+from mmdl_lib.viz.comparisons import plot_comparisons
+
 car_moderate = {name: {"BEV@0.7": r["Car"]["bev"]["moderate"], "BEV@0.5": r["Car"]["bev_loose"]["moderate"],
                        "3D@0.7": r["Car"]["3d"]["moderate"]} for name, r in results.items()}
 print(f"depth network: AbsRel {depth_quality.get('abs_rel', float('nan')):.3f}, "
       f"δ<1.25 {depth_quality.get('delta1', float('nan')):.2f}, "
       f"per-car |error| {depth_quality.get('car_abs_rel', float('nan')):.3f} on the validation frames")
-pd.DataFrame(car_moderate).T.round(2)
+display(pd.DataFrame(car_moderate).T.round(2))
+plot_comparisons(comparisons, title=f"{compare.METRIC}: A − B with its 95 % interval");
 
 # %% [markdown]
 # ## Predictions on a validation frame
@@ -453,6 +503,9 @@ metrics = {"ap": results, "ceiling": results_table["ceiling (ground truth as det
            "n_gt_boxes": {"train": count(teacher_train), "val": count(teacher_val)},
            "kd_terms_last_step": {name: h[-1] for name, h in histories.items()},
            **({"kd_seed_spread": spread} if spread else {}),
+           **({"kd_seed_results": seed_results} if seed_results else {}),
+           "student_seconds": student_seconds,
+           "comparisons": {key: c.to_dict() for key, c in comparisons.items()},
            "depth_error_tolerance": {str(sd): {"ap": t["ap"], "mean_abs_car_error": float(np.abs(t["car_errors"]).mean())}
                                      for sd, t in tolerance.items()}}
 record = run.record(metrics, config=cfg.to_dict(), artifacts={"pseudo_lidar": str(pseudo_dir)},

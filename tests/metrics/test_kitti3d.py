@@ -60,3 +60,44 @@ def test_classes_without_ground_truth_are_left_out_and_mismatched_lists_refused(
     assert set(kitti_ap(gts, [detections([])])) == {"Car"}
     with pytest.raises(Exception, match="1 ground-truth frames but 2"):
         kitti_ap(gts, [detections([]), detections([])])
+
+
+def _mixed_frames(n: int = 24, seed: int = 1):
+    """Frames with 0–3 cars of three heights, most found roughly, some false positives."""
+    rng = np.random.default_rng(seed)
+    gts, dts = [], []
+    for _ in range(n):
+        cars = [car(rng.uniform(-5, 5), rng.uniform(8, 40), height_px=rng.choice([30.0, 50.0, 70.0]))
+                for _ in range(rng.integers(0, 4))]
+        gts.append(gt_annotation(cars))
+        found = [car(c.location[0] + rng.normal(0, 0.3), c.location[2] + rng.normal(0, 0.5), rng.uniform(0, 1),
+                     height_px=c.bbox[3] - c.bbox[1]) for c in cars if rng.random() < 0.8]
+        found += [car(rng.uniform(-5, 5), rng.uniform(8, 40), rng.uniform(0, 1)) for _ in range(rng.integers(0, 2))]
+        dts.append(detections(found))
+    return gts, dts
+
+
+@pytest.mark.parametrize("kind", ["bev", "3d", "bev_loose"])
+def test_frame_resampled_ap_is_kitti_eval_on_the_resampled_frames(kind):
+    from mmdl_lib.metrics.kitti3d import frame_resampled_ap
+
+    gts, dts = _mixed_frames()
+    score = frame_resampled_ap(gts, dts, "Car", kind, "moderate")
+    rng = np.random.default_rng(0)
+    for indices in [np.arange(len(gts)), *(rng.integers(0, len(gts), len(gts)) for _ in range(3)), np.array([2, 2, 5])]:
+        expected = kitti_ap([gts[i] for i in indices], [dts[i] for i in indices], ("Car",))["Car"][kind]["moderate"]
+        assert score(indices) == pytest.approx(expected, abs=1e-9)
+
+
+def test_frame_resampled_ap_scores_only_the_frames_drawn():
+    from mmdl_lib.metrics.kitti3d import frame_resampled_ap
+
+    gts = [gt_annotation([car(0, 10), car(3, 15)]) for _ in range(2 * FRAMES)]
+    dts = [detections([car(0, 10, 0.9), car(3, 15, 0.8)]) for _ in range(FRAMES)] + \
+          [detections([]) for _ in range(FRAMES)]
+    score = frame_resampled_ap(gts, dts, "Car", "bev", "moderate")
+    assert score(np.arange(FRAMES)) == pytest.approx(100.0)  # 80 cars, all found
+    assert score(np.arange(FRAMES, 2 * FRAMES)) == 0.0
+    assert score(np.arange(2 * FRAMES)) < 60
+    with pytest.raises(Exception, match="no AP"):
+        frame_resampled_ap(gts, dts, "Car", "bbox")

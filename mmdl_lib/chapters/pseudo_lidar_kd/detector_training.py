@@ -124,7 +124,15 @@ def evaluate_kitti(model: torch.nn.Module, frames: list[KittiFrame], samples: li
     """KITTI AP|R40 of ``model`` on ``samples`` (one per frame, same order) against the frames' own
     ``label_2`` (mmdet3d's ``kitti_eval``), and the predictions."""
     predictions = predict_samples(model, samples, desc=desc)
+    gts, dts = kitti_annotations(frames, predictions, point_range, classes)
+    return kitti_ap(gts, dts, classes), predictions
+
+
+def kitti_annotations(frames: list[KittiFrame], predictions: list[Any], point_range: tuple[float, ...],
+                      classes: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
+    """The frames' ``label_2`` and ``predictions`` (one per frame) as ``kitti_eval``'s ground-truth and
+    detection dicts: what :func:`evaluate_kitti` scores."""
     gts = [gt_annotation(f.objects) for f in frames]
     dts = [detection_annotation(p.bboxes_3d, p.scores_3d, p.labels_3d, f.calib, f.size, classes, point_range)
            for p, f in zip(predictions, frames)]
-    return kitti_ap(gts, dts, classes), predictions
+    return gts, dts

@@ -14,6 +14,7 @@ Models, losses, metrics and figures live in their modules.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -129,17 +130,20 @@ STUDENT_VARIANTS = {"no KD": ("det",), "KD": ("det", "feat", "logit"),
 def distil_students(cfg: PseudoLidarKDConfig, teacher_kd: PseudoLidarKD, variants: dict[str, tuple[str, ...]],
                     train: list[dict], val: list[dict], val_frames: list[KittiFrame], point_range: tuple[float, ...],
                     device: torch.device, checkpoint_dir: Path | None = None, prefix: str = "student",
-                    seeds: list[int] | None = None):
+                    seeds: list[int] | None = None, seconds: dict[str, float] | None = None):
     """One student per variant (the KD terms it uses; the others weigh 0), each a copy of the teacher
     (:meth:`~.kd_model.PseudoLidarKD.fresh_student`: ``teacher_kd``'s projection,
     temperature and cached teacher outputs) fine-tuned on ``train`` through ``cfg.phases()`` and scored on ``val``; with ``seeds``, once per seed (keys end ``", seed <n>"``): on a
     small validation set one seed's difference is a few boxes, the spread says what is noise.
-    Returns histories, students, AP|R40 results and predictions, keyed ``"<prefix>, <variant>"``."""
+    Returns histories, students, AP|R40 results and predictions, keyed ``"<prefix>, <variant>"``;
+    ``seconds``, when given, receives each student's wall time (training and scoring): what one more
+    seed costs."""
     require_ground_truth(train, "student training set")
     histories, students, results, predictions = {}, {}, {}, {}
     for seed in seeds or [cfg.seed]:
         for variant, use in variants.items():
             name = f"{prefix}, {variant}" + (f", seed {seed}" if seeds else "")
+            started = time.perf_counter()
             seed_everything(seed)  # what construction draws (a projection between unequal widths): the seed's
             kd = teacher_kd.fresh_student()
             folder = checkpoint_dir / name.replace(" ", "_") if checkpoint_dir else None
@@ -147,7 +151,28 @@ def distil_students(cfg: PseudoLidarKDConfig, teacher_kd: PseudoLidarKD, variant
                                               use, folder, cfg.fingerprint(), name)
             students[name] = kd.student
             results[name], predictions[name] = evaluate(kd.student, val_frames, val, point_range, name)
+            if seconds is not None:
+                seconds[name] = time.perf_counter() - started
     return histories, students, results, predictions
+
+
+def student_seed_results(cfg: PseudoLidarKDConfig, teacher_kd: PseudoLidarKD,
+                         point_sets: dict[str, tuple[list[dict], list[dict]]], results: dict[str, dict],
+                         val_frames: list[KittiFrame], point_range: tuple[float, ...], device: torch.device,
+                         seconds: dict[str, float] | None = None) -> dict[str, dict]:
+    """AP|R40 of the no-KD and KD students once per seed of ``cfg.student_seeds`` on each point source
+    (``{prefix: (train, val)}``), keyed ``"<prefix>, <variant>, seed <n>"``. The chapter's own seed is
+    not trained again: its students are ``results["<prefix>, <variant>"]``."""
+    seeded: dict[str, dict] = {}
+    variants = {k: STUDENT_VARIANTS[k] for k in ("no KD", "KD")}
+    others = [s for s in cfg.student_seeds or [] if s != cfg.seed]
+    for prefix, (train_set, val_set) in point_sets.items():
+        if cfg.seed in (cfg.student_seeds or []):
+            seeded.update({f"{prefix}, {v}, seed {cfg.seed}": results[f"{prefix}, {v}"] for v in variants})
+        if others:
+            seeded.update(distil_students(cfg, teacher_kd, variants, train_set, val_set, val_frames, point_range,
+                                          device, prefix=prefix, seeds=others, seconds=seconds)[2])
+    return seeded
 
 
 def evaluate(model: torch.nn.Module, frames: list[KittiFrame], samples_: list[dict],
