@@ -141,7 +141,10 @@ show_segmentation(*roots);
 # a common ancestor (nltk's `shortest_path_distance`). Near concepts (3–5 edges) are almost a
 # known class and sharpen the boundary; far ones (9–12) are unrelated and cover the rest. A
 # concept is never a class in disguise: no hyponym (a sedan *is* a car), no hypernym (a vehicle
-# includes cars), no namesake ("bus" the computer part). WordNet 3.0 comes from Debian's
+# includes cars), no namesake ("bus" the computer part), and nothing that Cityscapes' label
+# definitions put in a class while WordNet files it elsewhere (`CITYSCAPES_DISGUISES`: a metro is
+# seen as its trains and a tram is labelled "train"; a scooter "motorcycle", a lamppost "pole",
+# trees "vegetation", grass "terrain"), nor their kinds and names. WordNet 3.0 comes from Debian's
 # `wordnet-base` and `wordnet-sense-index` packages, read offline by nltk.
 
 # %%
@@ -204,9 +207,9 @@ plot_history({"TDOS": history}, ["loss", "decode.loss_cls", "decode.loss_mask", 
 # changes. Below, one training image: the region, how far its tokens moved (cosine to their clean
 # selves), and the trained model's OOD share without and with the perturbation.
 #
-# One finding from building this: perturbing only the attention *output* (before the residual
-# connection adds it back) barely moved the tokens (cosine ≥ 0.96) and the OOD class learned
-# nothing from it; the sub-block's output has to move.
+# Why the sub-block's output and not only the attention output: the residual connection adds the
+# clean tokens back after the attention, so a perturbation there can leave the tokens almost where
+# they were. The token-cosine panel is the check, on this run, of how far they moved.
 
 # %%
 from mmdl_lib.chapters.text_ood_segmentation.train import seg_batch
@@ -222,8 +225,10 @@ augmentation_figure(image, example["region"].cpu().numpy(), example["token_cosin
 # %% [markdown]
 # ## Evaluation
 #
-# In-distribution: mIoU over the 19 classes on Cityscapes validation (the class maps' argmax over
-# the 19 classes). Out of distribution, each pixel gets four scores from the **same model**:
+# In-distribution: mIoU on Cityscapes validation (the class maps' argmax over the 19 classes), the
+# mean IoU over the classes that occur in the validation labels or in the predictions; a class in
+# neither has no IoU (NaN in the table) and is left out, and the line below says how many classes
+# the mean is over. Out of distribution, each pixel gets four scores from the **same model**:
 #
 # * **TDOS**: the OOD class's share of the pixel's class mass, Σ_q p_q(OOD)·m_q(x) / Σ_q Σ_c p_q(c)·m_q(x);
 # * **MSP**: 1 − the largest in-distribution probability (the class maps renormalised over the 19);
@@ -232,11 +237,20 @@ augmentation_figure(image, example["region"].cpu().numpy(), example["token_cosin
 #
 # AUROC, AP (the headline: anomalies are rare, and AP is not fooled by the many easy negatives)
 # and FPR at 95 % TPR, void pixels ignored, computed with scikit-learn.
+#
+# The four scores come from the same model on the same pixels, so they are compared **paired**:
+# TDOS's score against each baseline, by a bootstrap over the OOD images (whole images are
+# resampled, since the pixels of one anomaly are not independent; 1,000 resamples; AP and FPR95
+# recomputed exactly on each, from each score's pixels ranked once). Under the table: the
+# differences with their 95 % intervals, and the verdicts computed from them.
 
 # %%
-results = stage.evaluate(cfg, model, sets, torch_device)
+ood_pixels = stage.score_ood(cfg, model, sets["ood"], torch_device)
+results = stage.evaluate(cfg, model, sets, torch_device, ood_pixels=ood_pixels)
 segmentation, ood = results["segmentation"], results["ood"]
-print(f"mIoU {segmentation['miou']:.3f} (majority class everywhere: {segmentation['chance_miou']:.3f})")
+print(f"mIoU {segmentation['miou']:.3f} over the {segmentation['classes_scored']} of {len(segmentation['class_iou'])} "
+      f"classes that occur in the validation labels or predictions (majority class everywhere: "
+      f"{segmentation['chance_miou']:.3f})")
 display(pd.DataFrame({"IoU": segmentation["class_iou"]}).T.round(3))
 score_titles = {"tdos": "TDOS (OOD prompts)", "msp": "MSP", "max_logit": "max logit", "entropy": "entropy"}
 display(pd.DataFrame(ood).T.rename(index=score_titles).round(4))
@@ -247,11 +261,31 @@ from mmdl_lib.chapters.text_ood_segmentation.figures import score_bars
 
 score_bars(ood, baseline_ap=results["anomaly_fraction"], titles=score_titles);
 
+# %%
+from mmdl_lib.viz.comparisons import show_comparisons
+
+started = time.perf_counter()
+rankings = stage.score_rankings(ood_pixels)
+comparisons = stage.compare_scores(cfg, rankings)
+comparison_seconds = time.perf_counter() - started
+print(f"{len(comparisons)} comparisons, {stage.COMPARISON_RESAMPLES} resamples of the "
+      f"{rankings['tdos'].n_images} OOD images each, in {comparison_seconds:.1f} s")
+show_comparisons(comparisons)
+
+# %% [markdown]
+# Where TDOS's score does not beat a baseline on AP, the run says so below, with what it can
+# measure about why.
+
+# %%
+from IPython.display import Markdown
+
+Markdown(stage.comparison_notes(comparisons, rankings))
+
 # %% [markdown]
 # ## Anomaly heat maps
 #
-# The OOD images with the most anomalous pixels, their ground truth, and each score's map (each
-# score on one colour scale across the rows).
+# The OOD images with the most anomalous pixels, their ground truth, and the map of each of the
+# four scores the table compares (each score on one colour scale across the rows).
 
 # %%
 from mmdl_lib.chapters.text_ood_segmentation.train import predict_class_maps
@@ -261,15 +295,15 @@ from mmdl_lib.chapters.text_ood_segmentation.figures import anomaly_heatmaps
 shown = np.argsort([-(lab == 1).sum() for lab in sets["ood"].labels()])[:4]
 maps = anomaly_scores(predict_class_maps(model, sets["ood"].images(shown), device=torch_device, desc="heat maps"))
 anomaly_heatmaps(sets["ood"].images(shown), sets["ood"].labels(shown),
-                 {name: list(maps[name].numpy()) for name in ("tdos", "msp", "max_logit")}, score_titles);
+                 {name: list(maps[name].numpy()) for name in score_titles}, score_titles);
 
 # %% [markdown]
-# Read the TDOS column against the ground truth. Where it finds an anomaly it is the object's body,
-# not its outline; MSP and entropy light up every class boundary, where any segmenter hesitates,
-# and max logit mostly marks what the model calls confidently "car" as *least* anomalous, which
-# is the failure OOD segmentation exists for. TDOS also gives some OOD mass to real vehicles: its
-# prototypes were varied cars, so a vehicle the model is unsure of leans towards OOD. That, and how
-# small most anomalies are at this resolution, is what keeps every AP here low in absolute terms.
+# Read each column against the ground truth, and look for three things: whether a score marks the
+# anomaly's body or only its outline; whether it lights up class boundaries, where any segmenter
+# hesitates (MSP and entropy are built from that hesitation); and whether it calls what the model
+# confidently segments (a car) *least* anomalous, the failure OOD segmentation exists for. TDOS's
+# OOD regions in training were perturbed cars among others, so watch also whether it gives OOD mass
+# to real vehicles. The maps show four images; the table and the verdicts above are over all of them.
 #
 # ## The run record
 
@@ -278,6 +312,7 @@ from mmdl_lib.engine.checkpoint import save_weights
 
 weights = save_weights(model, run.folder / "tdos.safetensors")
 metrics = {**results, "history": history, "train_seconds": train_seconds,
+           "comparisons": {key: c.to_dict() for key, c in comparisons.items()}, "comparison_seconds": comparison_seconds,
            "concepts": {band: [c["name"] for c in found] for band, found in concepts.items()},
            "n_images": {name: len(s) for name, s in sets.items()}, "clip": clip}
 record = run.record(metrics, config=cfg.to_dict(), artifacts={"weights": str(weights)},

@@ -35,10 +35,12 @@ def scored_pixels(scores: np.ndarray, labels: np.ndarray, ignore_index: int = VO
 
 
 def fpr_at_tpr(scores: np.ndarray, labels: np.ndarray, tpr: float = 0.95) -> float:
-    """False positive rate at the highest threshold whose true positive rate reaches ``tpr``."""
+    """False positive rate at the highest threshold whose true positive rate reaches ``tpr`` (every
+    threshold kept: ``roc_curve``'s default drops collinear points, and the first point past ``tpr``
+    can be one of them)."""
     from sklearn.metrics import roc_curve
 
-    false_pos, true_pos, _ = roc_curve(labels, scores)
+    false_pos, true_pos, _ = roc_curve(labels, scores, drop_intermediate=False)
     return float(false_pos[np.searchsorted(true_pos, tpr, side="left")])
 
 

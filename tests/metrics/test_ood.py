@@ -48,3 +48,11 @@ def test_fpr95_with_many_anomalies_is_at_the_95th_percent_of_them():
 def test_bad_input_is_an_error(scores, labels, message):
     with pytest.raises(ValueError, match=message):
         ood_metrics(scores, labels)
+
+
+def test_fpr95_reads_the_first_threshold_past_95_percent_even_on_a_straight_roc_segment():
+    # one anomaly and one normal pixel per score level: the ROC curve is a straight line, whose inner
+    # points scikit-learn's roc_curve drops by default (it would then read FPR 1.0 at TPR 1.0)
+    scores = np.repeat(np.arange(20, 0, -1), 2).astype(float)
+    labels = np.tile([1, 0], 20)
+    assert ood_metrics(scores, labels)["fpr95"] == pytest.approx(19 / 20)

@@ -9,7 +9,10 @@ in-distribution set is its smallest distance to any class. Bands (e.g. near 3–
 *is* an in-distribution class: it is neither a hyponym (a sedan is a car) nor a hypernym (a
 vehicle includes cars) of one, and none of its names is a class's name ("bus" the computer part
 would prompt "bus"). Candidates are concrete nouns a reader knows: senses that occur in WordNet's
-SemCor counts, and no taxonomic groups (genus and family names).
+SemCor counts, and no taxonomic groups (genus and family names). A class's WordNet synset is
+narrower than what Cityscapes labels with it (its "train" covers trams; a metro is seen as its
+trains): :data:`CITYSCAPES_DISGUISES` lists those synsets, and their families and names are excluded
+too.
 """
 
 from __future__ import annotations
@@ -31,6 +34,16 @@ CITYSCAPES_SYNSETS = {
     "traffic sign": "street_sign.n.01", "vegetation": "vegetation.n.01", "terrain": "terrain.n.01",
     "sky": "sky.n.01", "person": "person.n.01", "rider": "rider.n.01", "car": "car.n.01", "truck": "truck.n.01",
     "bus": "bus.n.01", "train": "train.n.01", "motorcycle": "motorcycle.n.01", "bicycle": "bicycle.n.01",
+}
+# What Cityscapes' label definitions put in a class that WordNet files elsewhere: a concept in one of
+# these families is a class in disguise (a metro's visible part is its trains; Cityscapes labels trams
+# "train", scooters "motorcycle", lampposts "pole", trees and hedges "vegetation", grass "terrain").
+CITYSCAPES_DISGUISES = {
+    "train": ("subway.n.01", "streetcar.n.01", "locomotive.n.01", "railcar.n.01"),
+    "motorcycle": ("motor_scooter.n.01",),
+    "pole": ("lamppost.n.01", "signpost.n.01"),
+    "vegetation": ("tree.n.01", "shrub.n.01"),
+    "terrain": ("grass.n.01",),
 }
 # Lexicographer files of things a camera can see on a road.
 CONCRETE_LEXNAMES = ("noun.animal", "noun.artifact", "noun.object", "noun.plant", "noun.food")
@@ -77,13 +90,16 @@ def in_distribution_family(synsets: Iterable) -> set:
 
 def concept_pool(wn, classes: Mapping[str, str] = CITYSCAPES_SYNSETS,
                  bands: Mapping[str, tuple[int, int]] = DEFAULT_BANDS, lexnames: Iterable[str] = CONCRETE_LEXNAMES,
-                 min_count: int = 1) -> dict[str, list[OODConcept]]:
+                 min_count: int = 1,
+                 disguises: Mapping[str, Iterable[str]] = CITYSCAPES_DISGUISES) -> dict[str, list[OODConcept]]:
     """Every candidate per distance band (inclusive bounds), sorted by synset: the nouns of
-    ``lexnames`` seen at least ``min_count`` times in SemCor, outside the classes' family, sharing no
-    name with them and not a taxonomic group."""
+    ``lexnames`` seen at least ``min_count`` times in SemCor, outside the family of the classes and of
+    their ``disguises`` (synsets a class's label definition covers), sharing no name with either and
+    not a taxonomic group. Distances are to the classes' own synsets."""
     id_synsets = {name: wn.synset(key) for name, key in classes.items()}
-    family = in_distribution_family(id_synsets.values())
-    id_words = {w.lower() for s in id_synsets.values() for w in s.lemma_names()} | {
+    disguised = [wn.synset(key) for keys in disguises.values() for key in keys]
+    family = in_distribution_family([*id_synsets.values(), *disguised])
+    id_words = {w.lower() for s in [*id_synsets.values(), *disguised] for w in s.lemma_names()} | {
         n.lower().replace(" ", "_") for n in classes}
     ancestors = {name: ancestor_distances(s) for name, s in id_synsets.items()}
     allowed, top = set(lexnames), max(high for _, high in bands.values())
@@ -125,6 +141,6 @@ def cached_concepts(per_band: int = 10, seed: int = 0) -> dict[str, list[dict]]:
         (folder / "concepts.json").write_text(json.dumps(
             {band: [dataclasses.asdict(c) for c in concepts] for band, concepts in picked.items()}, indent=1))
 
-    key = cache_key({"bands": DEFAULT_BANDS, "per_band": per_band, "seed": seed, "version": 1})
+    key = cache_key({"bands": DEFAULT_BANDS, "per_band": per_band, "seed": seed, "version": 2})  # 2: disguises
     folder, _ = cached_folder("ood_concepts", key, build)
     return json.loads((folder / "concepts.json").read_text())

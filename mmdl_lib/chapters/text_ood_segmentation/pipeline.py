@@ -3,7 +3,8 @@
 Steps the notebook calls: :func:`resolve_roots`, :func:`load_sets`, :func:`get_clip` (chapter 01's
 teacher in smoke, an OpenCLIP ViT-B/16 in full), :func:`pick_ood_concepts` (WordNet, cached),
 :func:`model_config` (the mmseg config with every setting filled in), :func:`build_segmentor`,
-:func:`train`, :func:`evaluate` and :func:`smoke_checks`. The model's modules live in
+:func:`train`, :func:`score_ood`, :func:`evaluate`, :func:`compare_scores` (the paired bootstrap of
+:mod:`.comparisons`) and :func:`smoke_checks`. The model's modules live in
 :mod:`.model`, the metrics in :mod:`mmdl_lib.metrics`; this module only configures
 and orchestrates. :mod:`mmdl_lib.cli.tdos_torchrun` trains it under ``torchrun``.
 """
@@ -23,19 +24,22 @@ from ...engine.checkpoint import load_weights
 from ...errors import ConfigError
 from ...metrics.ood import ood_metrics
 from ...metrics.segmentation import class_iou, confusion_matrix, majority_class_miou, mean_iou
+from ...metrics.uncertainty import Comparison
 from ...models.teacher import random_teacher_weights
 from ...openmmlab.configs import build_model, load_config
 from ...region_clip import RegionTeacherConfig, cached_teacher
 from ...runtime import seed_everything
 from ...synth import dataset_root
+from .comparisons import PixelRanking, compare_ood_scores, comparison_notes
 from .config import CONFIG, SMOKE_CLIP, TextOODSegConfig, smoke_checks
 from .model import SCORE_NAMES, anomaly_scores
 from .ood_concepts import cached_concepts
 from .train import predict_class_maps, train_segmentor
 
 # re-exported: the notebook reads its config and checks through this module
-__all__ = ["CONFIG", "SMOKE_CLIP", "TextOODSegConfig", "smoke_checks"]
+__all__ = ["CONFIG", "SMOKE_CLIP", "TextOODSegConfig", "comparison_notes", "smoke_checks"]
 
+COMPARISON_RESAMPLES = 1000  # bootstrap resamples of the OOD images (AP from PixelRanking: milliseconds each)
 OOD_FOLDERS = {"fishyscapes": "fishyscapes_laf", "smiyc_anomaly": "smiyc/dataset_AnomalyTrack",
                "smiyc_obstacle": "smiyc/dataset_ObstacleTrack", "road_anomaly": "road_anomaly"}
 
@@ -130,9 +134,25 @@ def train(cfg: TextOODSegConfig, model: torch.nn.Module, train_set: Segmentation
                            desc="TDOS")
 
 
+def score_ood(cfg: TextOODSegConfig, model: torch.nn.Module, ood: SegmentationPairs,
+              device: torch.device) -> dict[str, Any]:
+    """Every anomaly score's per-pixel map on the OOD set (``{"scores": {name: (N, H, W)}, "labels": (N, H, W)}``)."""
+    scores: dict[str, list[np.ndarray]] = {name: [] for name in SCORE_NAMES}
+
+    def score(start: int, maps: torch.Tensor) -> None:
+        for name, value in anomaly_scores(maps).items():
+            scores[name].append(value.numpy())
+
+    predict_class_maps(model, ood.images(), cfg.eval_batch_size, device, "OOD scores", each=score)
+    return {"scores": {name: np.concatenate(v) for name, v in scores.items()}, "labels": np.stack(ood.labels())}
+
+
 def evaluate(cfg: TextOODSegConfig, model: torch.nn.Module, sets: dict[str, SegmentationPairs],
-             device: torch.device) -> dict[str, Any]:
-    """mIoU on in-distribution validation; AUROC / AP / FPR95 of every anomaly score on the OOD set."""
+             device: torch.device, ood_pixels: dict[str, Any] | None = None) -> dict[str, Any]:
+    """mIoU on in-distribution validation; AUROC / AP / FPR95 of every anomaly score on the OOD set
+    (from ``ood_pixels``, :func:`score_ood`'s maps, when given). The mIoU is the mean over the classes
+    that occur in the validation labels or predictions (``classes_scored`` of them): a class in
+    neither has no IoU."""
 
     k = len(CITYSCAPES_CLASSES)
     val = sets["val"]
@@ -145,16 +165,22 @@ def evaluate(cfg: TextOODSegConfig, model: torch.nn.Module, sets: dict[str, Segm
             confusion = confusion + confusion_matrix(pred, labels[start + offset], k)
 
     predict_class_maps(model, val.images(), cfg.eval_batch_size, device, "val mIoU", each=add)
-    ood = sets["ood"]
-    scores: dict[str, list[np.ndarray]] = {name: [] for name in SCORE_NAMES}
-
-    def score(start: int, maps: torch.Tensor) -> None:
-        for name, value in anomaly_scores(maps).items():
-            scores[name].append(value.numpy())
-
-    predict_class_maps(model, ood.images(), cfg.eval_batch_size, device, "OOD scores", each=score)
-    truth = np.stack(ood.labels())
+    pixels = ood_pixels if ood_pixels is not None else score_ood(cfg, model, sets["ood"], device)
+    truth = pixels["labels"]
+    ious = class_iou(confusion)
     return {"segmentation": {"miou": mean_iou(confusion), "chance_miou": majority_class_miou(labels, k),
-                             "class_iou": dict(zip(CITYSCAPES_CLASSES, class_iou(confusion).tolist()))},
-            "ood": {name: ood_metrics(np.concatenate(v), truth) for name, v in scores.items()},
+                             "class_iou": dict(zip(CITYSCAPES_CLASSES, ious.tolist())),
+                             "classes_scored": int(np.isfinite(ious).sum())},
+            "ood": {name: ood_metrics(v, truth) for name, v in pixels["scores"].items()},
             "anomaly_fraction": float((truth == 1).sum() / max((truth != 255).sum(), 1))}
+
+
+def score_rankings(ood_pixels: dict[str, Any]) -> dict[str, PixelRanking]:
+    """Each score's pixels ranked once (:class:`.comparisons.PixelRanking`), per OOD image."""
+    return {name: PixelRanking(list(maps), list(ood_pixels["labels"])) for name, maps in ood_pixels["scores"].items()}
+
+
+def compare_scores(cfg: TextOODSegConfig, rankings: dict[str, PixelRanking],
+                   resamples: int = COMPARISON_RESAMPLES) -> dict[str, Comparison]:
+    """TDOS's score against each baseline on AP and FPR95: a paired bootstrap over the OOD images."""
+    return compare_ood_scores(rankings, resamples=resamples, seed=cfg.seed)

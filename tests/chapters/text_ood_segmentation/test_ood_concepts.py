@@ -3,8 +3,8 @@
 
 import pytest
 
-from mmdl_lib.chapters.text_ood_segmentation.ood_concepts import (CITYSCAPES_SYNSETS, DEFAULT_BANDS, concept_pool,
-                                                                  pick_concepts)
+from mmdl_lib.chapters.text_ood_segmentation.ood_concepts import (CITYSCAPES_DISGUISES, CITYSCAPES_SYNSETS,
+                                                                  DEFAULT_BANDS, concept_pool, pick_concepts)
 from mmdl_lib.chapters.text_ood_segmentation.wordnet import LEXNAMES, lexnames_text, load_wordnet, nltk_data_root
 from mmdl_lib.errors import MMDLError
 
@@ -54,6 +54,21 @@ def test_no_in_distribution_class_leaks_in(wn, pool):
         assert not {w.lower() for w in synset.lemma_names()} & class_words, concept.synset
     names = {c.synset for found in pool.values() for c in found}
     assert "sedan.n.01" not in names and "vehicle.n.01" not in names and "bus.n.04" not in names  # known leaks
+
+
+def test_no_class_in_disguise_leaks_in(wn, pool):
+    """A metro is seen as its trains, a tram is labelled "train", an oak is "vegetation": WordNet files
+    them away from the class's synset, Cityscapes' label definitions do not."""
+    names = {c.synset for found in pool.values() for c in found}
+    words = {c.name.lower() for found in pool.values() for c in found}
+    for leak in ("metro.n.01", "streetcar.n.01", "locomotive.n.01", "freight_car.n.01", "oak.n.02", "grass.n.01",
+                 "motor_scooter.n.01", "lamppost.n.01"):
+        assert leak not in names, leak
+    assert not words & {"metro", "subway", "tube", "tram", "tree", "bush"}  # no disguise by name either
+    disguised = {wn.synset(key) for keys in CITYSCAPES_DISGUISES.values() for key in keys}
+    for concept in (c for found in pool.values() for c in found):
+        own_ancestors = {a for path in wn.synset(concept.synset).hypernym_paths() for a in path}
+        assert not own_ancestors & disguised, f"{concept.synset} is a kind of what a class's label covers"
 
 
 def test_picks_are_reproducible_and_depend_on_the_seed(pool):
