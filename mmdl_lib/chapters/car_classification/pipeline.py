@@ -168,9 +168,15 @@ def score_approaches(approaches: dict[str, Probabilities], split: CarSplit) -> d
 
 def part_probabilities(approaches: dict[str, Probabilities], split: CarSplit, part: str = "test") -> dict[str, np.ndarray]:
     """Every approach's probabilities on one part, with the class prior first (for the comparisons)."""
-    rows = len(split.test_labels) if part == "test" else len(split.labels(part))
+    rows = len(next(iter(approaches.values()))[part])
     return {"class prior": prior_probabilities(split.labels("train"), len(split.data.classes), rows),
             **{name: probs[part] for name, probs in approaches.items()}}
+
+
+def comparison_part(split: CarSplit) -> str:
+    """Where approaches are compared: the held-out test images where their labels are known (smoke),
+    else the validation fold (the competition keeps its test labels)."""
+    return "test" if split.test_labels is not None else "val"
 
 
 def part_labels(split: CarSplit, part: str = "test") -> np.ndarray:
