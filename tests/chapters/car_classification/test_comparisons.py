@@ -74,3 +74,19 @@ def test_temperature_sentence_reads_the_direction_from_t():
     assert "over-confident, so scaling flattens their probabilities (T > 1): B (T = 2.06)" in sentence
     assert "close to calibrated already: C (T = 1.03)" in sentence
     assert "over-confident" not in compare.temperature_sentence({"A": {"temperature": 0.5}})
+
+
+def test_comparisons_fall_back_to_validation_without_test_labels():
+    import types
+
+    from mmdl_lib.chapters.car_classification import pipeline as stage
+
+    data = types.SimpleNamespace(classes=["a", "b", "c"], train_labels=np.array([0, 0, 0, 1, 2, 0, 1]))
+    split = types.SimpleNamespace(data=data, train=np.arange(5), val=np.arange(5, 7), test_labels=None, pairs=[])
+    split.labels = lambda part: data.train_labels[getattr(split, part)]
+    assert stage.comparison_part(split) == "val"
+    probs = stage.part_probabilities({"m": {"val": np.eye(3)[:2], "test": np.eye(3)}}, split, "val")
+    assert list(probs) == ["class prior", "m"] and probs["class prior"].shape == (2, 3)
+    assert probs["class prior"][0] == pytest.approx([0.6, 0.2, 0.2])
+    split.test_labels = np.array([0, 1, 2])
+    assert stage.comparison_part(split) == "test" and list(stage.part_labels(split, "test")) == [0, 1, 2]
