@@ -108,8 +108,9 @@ def variant_sentence(comparison: Comparison, default: Mapping[str, float], varia
     if abs(1 - r_default) < abs(1 - r_variant):
         reason = (f" What the WGAN term bought instead is measured in the same run: the default's compressed "
                   f"tokens keep {r_default:.3f} of the original tokens' norm, the variant's {r_variant:.3f}, so "
-                  f"the adversarial term trades some reconstruction for tokens closer to the distribution a "
-                  f"reader of original tokens was trained on; reconstruction cosine cannot credit that.")
+                  f"the adversarial term trades some reconstruction for tokens whose size matches the originals' "
+                  f"(one measured property of the distribution a reader of original tokens was trained on); "
+                  f"reconstruction cosine cannot credit that.")
     else:
         reason = (f" Nor does the WGAN term keep the token norm closer to the originals' here ({r_default:.3f} "
                   f"against {r_variant:.3f} without it): in this run the adversarial term costs reconstruction "
