@@ -24,7 +24,7 @@ from ...engine import fit
 from ...engine.inference import class_probabilities
 from ...engine.trainer import one_cycle_adamw
 from ...errors import DataFormatError
-from ...metrics.classification import approach_scores, classification_report
+from ...metrics.classification import approach_scores, classification_report, prior_probabilities
 from ...metrics.cost import count_parameters
 from ...models.teacher import CLIPTeacher
 from ...models.text import SentenceTextEncoder
@@ -164,3 +164,20 @@ def score_approaches(approaches: dict[str, Probabilities], split: CarSplit) -> d
     """Log loss, accuracy and ECE of every approach and the class prior, duplicate pairs merged."""
     return approach_scores(approaches, {"val": split.labels("val"), "test": split.test_labels}, split.labels("train"),
                            len(split.data.classes), split.pairs)
+
+
+def part_probabilities(approaches: dict[str, Probabilities], split: CarSplit, part: str = "test") -> dict[str, np.ndarray]:
+    """Every approach's probabilities on one part, with the class prior first (for the comparisons)."""
+    rows = len(next(iter(approaches.values()))[part])
+    return {"class prior": prior_probabilities(split.labels("train"), len(split.data.classes), rows),
+            **{name: probs[part] for name, probs in approaches.items()}}
+
+
+def comparison_part(split: CarSplit) -> str:
+    """Where approaches are compared: the held-out test images where their labels are known (smoke),
+    else the validation fold (the competition keeps its test labels)."""
+    return "test" if split.test_labels is not None else "val"
+
+
+def part_labels(split: CarSplit, part: str = "test") -> np.ndarray:
+    return split.test_labels if part == "test" else split.labels(part)

@@ -5,7 +5,7 @@
 - :func:`compression_report`: a trained compressor + decoder against average pooling at the same
   token count: reconstruction, the trained critic's Wasserstein estimate, token norms.
 - :func:`linear_probe_accuracy`: scikit-learn logistic regression on the mean token.
-- :func:`probe_accuracy`: accuracy of a trained probe (the attentive one) on a token set.
+- :func:`probe_accuracy` / :func:`probe_hits`: accuracy (per image) of a trained probe (the attentive one).
 - :func:`zero_shot_accuracy`: nearest class-prompt embedding of an image embedding.
 - :func:`reconstruction_cosine_map` (one image) and :func:`compression_cost` (against the ViT).
 """
@@ -39,6 +39,13 @@ def linear_probe_accuracy(train: np.ndarray, train_labels: np.ndarray, val: np.n
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
     model.fit(train, train_labels)
     return float(model.score(val, val_labels))
+
+
+@torch.no_grad()
+def probe_hits(probe: torch.nn.Module, tokens: torch.Tensor, labels: torch.Tensor, batch_size: int = 128) -> np.ndarray:
+    """(N,) 1.0 where a trained probe's prediction is the label, else 0.0."""
+    predictions = torch.cat([probe(tokens[i:i + batch_size]).argmax(1) for i in range(0, len(tokens), batch_size)])
+    return (predictions == labels).double().cpu().numpy()
 
 
 @torch.no_grad()

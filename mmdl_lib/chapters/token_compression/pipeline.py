@@ -27,7 +27,7 @@ from .config import (CONFIG, HYDRA_KEYS, SMOKE_ENCODER, VARIANTS, TokenCompressi
                      smoke_checks)
 from .critic import build_critic
 from .losses import ReconstructionLoss
-from .metrics import compression_report, linear_probe_accuracy, probe_accuracy, zero_shot_accuracy
+from .metrics import compression_report, linear_probe_accuracy, probe_accuracy, probe_hits, zero_shot_accuracy
 from .probe import fit_attentive_probe
 from .token_cache import TokenSet, cached_tokens, image_split, require_image_splits
 from .token_encoder import CLIPTokenEncoder
@@ -93,8 +93,10 @@ def train_autoencoder(cfg: TokenCompressionConfig, train: TokenSet | torch.Tenso
 
 
 def downstream(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, model: TokenAutoencoder,
-               tokens: dict[str, TokenSet]) -> dict[str, dict[str, float]]:
-    """Linear probe, attentive probe and zero-shot accuracy on full, compressed and average-pooled tokens."""
+               tokens: dict[str, TokenSet], return_hits: bool = False):
+    """Linear probe, attentive probe and zero-shot accuracy on full, compressed and average-pooled tokens;
+    with ``return_hits`` also each view's attentive-probe hits per validation image (1 right, 0 wrong),
+    for the paired comparisons: ``(table, hits)``."""
     device = next(model.parameters()).device
     grid = model.config.output_grid
     labels = {"train": torch.from_numpy(tokens["train"].labels[tokens["train"].spread(cfg.probe_train_size)]).long(),
@@ -107,12 +109,13 @@ def downstream(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, model: To
             views["full tokens"][split] = standard.cpu()
             views["compressed"][split] = model.compress(standard).cpu()
             views["average pooled"][split] = average_pool_tokens(standard, grid).cpu()
-    table = {}
+    table, hits = {}, {}
     for name, view in views.items():
         probe = fit_attentive_probe(view["train"], labels["train"], len(tokens["train"].classes), cfg.probe_epochs,
                                     seed=cfg.seed)
         with torch.no_grad():
             image = encoder.token_embeddings(model.restore(view["val"].to(device))).cpu()
+        hits[name] = probe_hits(probe, view["val"], labels["val"])
         table[name] = {"tokens": int(view["val"].shape[-1] ** 2),
                        "attentive_probe": probe_accuracy(probe, view["val"], labels["val"]),
                        "linear_probe_mean_token": linear_probe_accuracy(
@@ -120,7 +123,7 @@ def downstream(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, model: To
                            view["val"].mean((2, 3)).numpy(), labels["val"].numpy(), cfg.seed),
                        "zero_shot": zero_shot_accuracy(image, text.cpu(), labels["val"])}
     table["chance"] = {"attentive_probe": float(np.bincount(labels["val"]).max() / len(labels["val"]))}
-    return table
+    return (table, hits) if return_hits else table
 
 
 def _val_images(cfg: TokenCompressionConfig, root: Path, encoder: CLIPTokenEncoder) -> Subset:
