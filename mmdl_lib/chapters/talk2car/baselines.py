@@ -1,7 +1,7 @@
 """Trivial grounding baselines, the floor every model must beat (chapter 02).
 
 Both return normalised ``[x, y, w, h]`` boxes, one per command, like a trained model;
-:func:`baseline_metrics` scores them on a validation split.
+:func:`baseline_predictions` answers the validation commands and :func:`baseline_metrics` scores them.
 """
 
 from __future__ import annotations
@@ -28,12 +28,16 @@ def largest_object(dataset: Talk2CarDataset, objects: dict[str, list[dict]]) -> 
     return torch.tensor(boxes)
 
 
-def baseline_metrics(splits: Talk2CarSplits) -> dict[str, dict[str, float]]:
-    """The baselines on the validation split: the mean training box, and the largest object (when
-    the synthetic world's object list gives the candidates)."""
-    target = splits.val.boxes
-    out = {"centre prior": grounding_metrics(centre_prior(splits.train.boxes[splits.train_idx], len(target)), target)}
+def baseline_predictions(splits: Talk2CarSplits) -> dict[str, torch.Tensor]:
+    """The baselines' boxes for the validation commands: the mean training box, and the largest
+    object (when the synthetic world's object list gives the candidates)."""
+    out = {"centre prior": centre_prior(splits.train.boxes[splits.train_idx], len(splits.val))}
     objects = read_objects_sidecar(splits.val)
     if objects is not None:
-        out["largest object"] = grounding_metrics(largest_object(splits.val, objects), target)
+        out["largest object"] = largest_object(splits.val, objects)
     return out
+
+
+def baseline_metrics(splits: Talk2CarSplits) -> dict[str, dict[str, float]]:
+    """The baselines (:func:`baseline_predictions`) scored on the validation split."""
+    return {name: grounding_metrics(pred, splits.val.boxes) for name, pred in baseline_predictions(splits).items()}

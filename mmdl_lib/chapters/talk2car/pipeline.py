@@ -93,11 +93,17 @@ def train_grounding(cfg: Talk2CarConfig, encoder: torch.nn.Module, features: dic
     return model, history
 
 
+def val_predictions(model: Talk2CarModel, features: dict[str, torch.Tensor], text: dict[str, torch.Tensor],
+                    splits: Talk2CarSplits, device: torch.device, tuned_encoder: bool = False) -> torch.Tensor:
+    """Boxes for the val commands, from the cached maps or (``tuned_encoder``) the model's own encoder's."""
+    maps = extract_features(model.encoder, splits.val, device) if tuned_encoder else features["val"]
+    return predict(model, maps, splits.val.image_index, text["val"], device)
+
+
 def val_metrics(model: Talk2CarModel, features: dict[str, torch.Tensor], text: dict[str, torch.Tensor],
                 splits: Talk2CarSplits, device: torch.device, tuned_encoder: bool = False) -> dict[str, float]:
-    """Grounding metrics on val, from the cached maps or (``tuned_encoder``) the model's own encoder's."""
-    maps = extract_features(model.encoder, splits.val, device) if tuned_encoder else features["val"]
-    return grounding_metrics(predict(model, maps, splits.val.image_index, text["val"], device), splits.val.boxes)
+    """Grounding metrics of :func:`val_predictions`."""
+    return grounding_metrics(val_predictions(model, features, text, splits, device, tuned_encoder), splits.val.boxes)
 
 
 def finetune_grounding(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict[str, torch.Tensor],
@@ -107,8 +113,8 @@ def finetune_grounding(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict
 
     End to end, every step sends the images through the encoder, which learns at
     ``finetune_lr × encoder_lr_mult`` beside the head's ``finetune_lr``. Otherwise the head alone
-    trains on the cached maps: the control with the same data, epochs and rate, so the difference is
-    what unfreezing buys. ``model`` is left as it is (a copy is tuned); the last epoch is kept.
+    trains on the cached maps: the control with the same data, epochs and rate, so that the two
+    differ only in whether the encoder learns. ``model`` is left as it is (a copy is tuned); the last epoch is kept.
     """
     seed_everything(cfg.seed)
     tuned = copy.deepcopy(model)
@@ -137,17 +143,18 @@ def compare_finetuning(cfg: Talk2CarConfig, model: Talk2CarModel, features: dict
                        checkpoint_dir: Path | None = None):
     """Chapter 02's "frozen or fine-tuned": :func:`finetune_grounding` end to end and, with
     ``cfg.compare``, its head-only control (:data:`FINETUNE_ARMS`), each scored on val.
-    Returns the val metrics by row name, the tuned models and their histories, by arm."""
-    results, tuned, histories = {}, {}, {}
+    Returns the val metrics by row name, then by arm the tuned models, their histories and their val
+    boxes (for the paired comparison over commands)."""
+    results, tuned, histories, boxes = {}, {}, {}, {}
     for name, end_to_end in FINETUNE_ARMS.items():
         if not (cfg.compare or end_to_end):
             continue
         folder = checkpoint_dir / ("finetune" if end_to_end else "head_only") if checkpoint_dir else None
         tuned[name], histories[name] = finetune_grounding(cfg, model, features, text, splits, device, end_to_end,
                                                           checkpoint_dir=folder, desc=name)
-        results[f"+{cfg.finetune_epochs} epochs, {name}"] = val_metrics(tuned[name], features, text, splits, device,
-                                                                       end_to_end)
-    return results, tuned, histories
+        boxes[name] = val_predictions(tuned[name], features, text, splits, device, end_to_end)
+        results[f"+{cfg.finetune_epochs} epochs, {name}"] = grounding_metrics(boxes[name], splits.val.boxes)
+    return results, tuned, histories, boxes
 
 
 def vit_b_alternative(cfg: Talk2CarConfig, text_dim: int, device: torch.device) -> dict[str, float]:

@@ -93,10 +93,11 @@ def test_the_grounding_model_exports_to_onnx_and_matches_pytorch(setting, tmp_pa
 def test_the_comparison_runs_the_control_only_when_asked(setting, compare, tmp_path):
     cfg, splits, _, features, text, model = setting
     cfg = talk2car.Talk2CarConfig(**{**cfg.to_dict(), "compare": compare})
-    results, tuned, histories = talk2car.compare_finetuning(cfg, model, features, text, splits, torch.device("cpu"),
-                                                            tmp_path)
+    results, tuned, histories, boxes = talk2car.compare_finetuning(cfg, model, features, text, splits,
+                                                                   torch.device("cpu"), tmp_path)
     arms = list(talk2car.FINETUNE_ARMS) if compare else ["end to end, encoder fine-tuned"]
-    assert list(tuned) == list(histories) == arms
+    assert list(tuned) == list(histories) == list(boxes) == arms
+    assert all(b.shape == (len(splits.val), 4) for b in boxes.values())
     assert list(results) == [f"+{cfg.finetune_epochs} epochs, {arm}" for arm in arms]
     assert all(0.0 <= r["ap50"] <= 1.0 for r in results.values())
     assert [tuned[arm].freeze_encoder for arm in arms] == [not talk2car.FINETUNE_ARMS[arm] for arm in arms]
