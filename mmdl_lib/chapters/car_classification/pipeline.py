@@ -141,6 +141,10 @@ def qlora_vlm(cfg, split: CarSplit, sets, hint: dict[str, np.ndarray], device, a
     the trained adapter is saved to ``adapter_dir`` (safetensors, peft's format)."""
     settings = QLoRASettings(cfg.vlm_four_bit, cfg.lora_r, cfg.lora_alpha, max_image_pixels=cfg.vlm_max_image_pixels)
     source, identity = vlm_checkpoint(cfg.vlm_name, cfg.vlm_pretrained, cfg.vlm_layers, split.data.classes, cfg.seed)
+    # the adapters' initial weights and dropout draw from torch's generator: seeded here, they do not
+    # depend on what ran before (a cold run builds the checkpoint and extracts features first, a warm
+    # one reads both from the cache)
+    seed_everything(cfg.seed)
     model, processor = load_qlora_vlm(source, settings, device)
     classes = split.data.classes
     prompts = {part: [hybrid_prompt(top) for top in topk_lists(hint[part], classes, cfg.top_k)] for part in hint}

@@ -55,3 +55,28 @@ def test_smoke_checks_fail_when_the_ensemble_is_worse():
     checks = stage.smoke_checks(metrics)
     assert checks["best approach's log loss well below the class prior's"]
     assert not checks["ensemble no worse than its best calibrated member on validation"]
+
+
+def test_the_qlora_step_does_not_depend_on_what_ran_before(tmp_path_factory, isolated_home):
+    """Its adapters' initial weights come from the config's seed, not from the global generator's state:
+    the first call builds the tiny VLM's checkpoint (cold), the second reads it from the cache, and
+    an earlier step's draws come in between."""
+    import torch
+
+    from mmdl_lib.data.hecto_cars import car_image_sets
+    from mmdl_lib.synth import write_synthetic
+
+    root = write_synthetic("cars", tmp_path_factory.mktemp("cars_q"), preset="tiny", seed=0)
+    cfg = stage.CONFIG.from_profile("smoke", data_root=str(root), n_folds=2, vlm_steps=2, vlm_batch_size=2)
+    split = stage.load_split(cfg)
+    sets = car_image_sets(split, cfg.cnn_image_size, True)
+    n = len(split.data.classes)
+    hint = {"train_plain": _probabilities(split.labels("train"), n, 1.0, 0),
+            "val": _probabilities(split.labels("val"), n, 1.0, 1), "test": _probabilities(split.test_labels, n, 1.0, 2)}
+    runs = []
+    for draws in (0, 5):
+        torch.rand(draws)  # what an earlier step would have drawn
+        probabilities, log, _ = stage.qlora_vlm(cfg, split, sets, hint, torch.device("cpu"))
+        runs.append((probabilities["val"], [row["loss"] for row in log]))
+    assert runs[0][1] == runs[1][1]
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
