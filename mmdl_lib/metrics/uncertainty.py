@@ -49,15 +49,18 @@ class Comparison:
         return None
 
     def verdict(self, digits: int = 3) -> str:
-        """One sentence that says which method won, computed from the interval."""
-        interval = (f"{self.difference:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}], "
-                    f"{self.confidence:.0%} interval, {self.method}")
-        scores = f"{self.score_a:.{digits}f} against {self.score_b:.{digits}f}"
+        """One sentence that says which method won, computed from the interval. The scores follow the
+        order of the names in the sentence (the winner's first); the difference is always ``a − b``."""
+        interval = (f"{self.a} − {self.b} = {self.difference:+.{digits}f} [{self.low:+.{digits}f}, "
+                    f"{self.high:+.{digits}f}], {self.confidence:.0%} interval, {self.method}")
         if self.winner is None:
-            return (f"{self.a} and {self.b} cannot be told apart on {self.metric} with this data: {scores}, "
-                    f"difference {interval}.")
-        loser = self.b if self.winner == self.a else self.a
-        return f"{self.winner} beats {loser} on {self.metric}: {scores}, difference {interval}."
+            return (f"{self.a} and {self.b} cannot be told apart on {self.metric} with this data: "
+                    f"{self.score_a:.{digits}f} against {self.score_b:.{digits}f} ({interval}).")
+        winner_first = self.winner == self.a
+        loser = self.b if winner_first else self.a
+        scores = (self.score_a, self.score_b) if winner_first else (self.score_b, self.score_a)
+        return (f"{self.winner} beats {loser} on {self.metric}: {scores[0]:.{digits}f} against "
+                f"{scores[1]:.{digits}f} ({interval}).")
 
     def to_dict(self) -> dict[str, object]:
         """What a run record keeps of the comparison (the verdict included)."""

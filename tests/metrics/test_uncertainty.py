@@ -12,7 +12,8 @@ def test_a_clear_win_has_an_interval_that_excludes_zero():
     comparison = mean_difference([1.0] * 10, [0.0] * 10, ("distilled", "random"), "AP50")
     assert (comparison.difference, comparison.low, comparison.high) == (1.0, 1.0, 1.0)
     assert comparison.winner == "distilled"
-    assert comparison.verdict().startswith("distilled beats random on AP50: 1.000 against 0.000, difference +1.000")
+    assert comparison.verdict().startswith("distilled beats random on AP50: 1.000 against 0.000 "
+                                           "(distilled − random = +1.000 [+1.000, +1.000], 95% interval")
     assert "paired bootstrap over 10 items" in comparison.verdict()
 
 
@@ -70,3 +71,13 @@ def test_spread_and_record_form():
     record = Comparison("A", "B", "AP50", 0.5, 0.4, 0.1, 0.02, 0.18, 0.95, "paired bootstrap over 9 items").to_dict()
     assert record["winner"] == "A" and record["verdict"].startswith("A beats B on AP50")
     assert record["low"] == 0.02 and record["method"] == "paired bootstrap over 9 items"
+
+
+def test_a_win_of_the_second_method_names_its_score_first():
+    """"B beats A: <B's score> against <A's score>", the difference still A − B."""
+    comparison = mean_difference([0.0] * 10, [1.0] * 10, ("teacher text", "MiniLM"), "AP50")
+    assert comparison.verdict().startswith("MiniLM beats teacher text on AP50: 1.000 against 0.000 "
+                                           "(teacher text − MiniLM = -1.000 [-1.000, -1.000]")
+    loss = mean_difference([0.5] * 8, [0.1] * 8, ("text head", "fused"), "log loss", higher_is_better=False)
+    assert loss.verdict().startswith("fused beats text head on log loss: 0.100 against 0.500 "
+                                     "(text head − fused = +0.400")

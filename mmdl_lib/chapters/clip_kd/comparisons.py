@@ -92,8 +92,9 @@ def ablation_reason(hits: Mapping[str, Mapping[str, np.ndarray]], comparisons: M
         t, s = hits[teacher]["t2r_R@1"], hits[main]["t2r_R@1"]
         teacher_part = (f" The teacher itself reaches text→region R@1 {t.mean():.3f} on these queries and the "
                         f"combination's top-1 agrees with the teacher's hit or miss on {np.mean(t == s):.0%} of them: "
-                        "L_sim and L_cos copy the teacher (its misses included), while L_clip alone learns the "
-                        "ground-truth caption pairs directly, which is what the recalls score.")
+                        "a likely reading (not measured separately) is that L_sim and L_cos copy the teacher, its "
+                        "misses included, while L_clip alone learns the ground-truth caption pairs that the "
+                        "recalls score.")
     ties = [c for c in comparisons.values() if c.winner is None]
     tie_part = (f"; the largest difference that stays inside its interval is {max(abs(c.difference) for c in ties):.3f}"
                 if ties else "")
