@@ -75,8 +75,13 @@ CONFIG = TextOODSegConfig
 def smoke_checks(metrics: dict[str, Any]) -> dict[str, bool]:
     """What the chapter's smoke run must show (read by the book test from the run record)."""
     ood, seg = metrics["ood"], metrics["segmentation"]
-    tdos_ap = ood["tdos"]["ap"]
-    return {"TDOS score's AP above every baseline's (MSP, max logit, entropy)":
-                all(tdos_ap > ood[name]["ap"] for name in ("msp", "max_logit", "entropy")),
+    # The bar is learning: TDOS's AP well above a random score's (the anomalous pixels' share). Whether
+    # it beats MSP, max logit and entropy is the chapter's finding, read from the verdicts with their
+    # intervals; requiring a win would ask for tuning until the expected winner wins.
+    return {"TDOS score's AP at least twice a random score's (the anomalous-pixel fraction)":
+                ood["tdos"]["ap"] >= 2 * metrics["anomaly_fraction"],
+            "TDOS against every baseline compared with its interval (AP and FPR95)":
+                {f"tdos_vs_{name}_{metric}" for name in ("msp", "max_logit", "entropy") for metric in ("ap", "fpr95")}
+                <= set(metrics.get("comparisons", {})),
             "in-distribution mIoU well above chance (3× the majority-class mIoU, and ≥ 0.25)":
                 seg["miou"] >= max(0.25, 3 * seg["chance_miou"])}

@@ -46,12 +46,15 @@ def test_the_model_config_carries_the_runs_settings():
     assert tuple(config.model.data_preprocessor.size) == (128, 256)
 
 
-def _metrics(tdos_ap, miou=0.4):
+def _metrics(tdos_ap, miou=0.4, compared=("msp", "max_logit", "entropy")):
     ood = {"tdos": {"ap": tdos_ap}, "msp": {"ap": 0.02}, "max_logit": {"ap": 0.05}, "entropy": {"ap": 0.03}}
-    return {"ood": ood, "segmentation": {"miou": miou, "chance_miou": 0.03}}
+    comparisons = {f"tdos_vs_{name}_{metric}": {} for name in compared for metric in ("ap", "fpr95")}
+    return {"ood": ood, "anomaly_fraction": 0.01, "comparisons": comparisons,
+            "segmentation": {"miou": miou, "chance_miou": 0.03}}
 
 
-def test_smoke_checks_need_tdos_above_every_baseline_and_a_real_segmenter():
-    assert all(smoke_checks(_metrics(0.06)).values())
-    assert not all(smoke_checks(_metrics(0.05)).values())  # a tie with max logit is not a win
+def test_smoke_checks_need_a_tdos_score_that_learned_its_comparisons_and_a_real_segmenter():
+    assert all(smoke_checks(_metrics(0.03)).values())  # learned (3× random) though max logit's AP is higher
+    assert not all(smoke_checks(_metrics(0.015)).values())  # 1.5× a random score's AP
+    assert not all(smoke_checks(_metrics(0.06, compared=("msp", "entropy"))).values())  # max logit not compared
     assert not all(smoke_checks(_metrics(0.06, miou=0.08)).values())
