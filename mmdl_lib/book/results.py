@@ -103,7 +103,7 @@ def comparison_lines(path: Path, record: dict[str, Any], chapter: Chapter, folde
 
     chart = folder / FIGURES / f"{chapter.stage}_comparisons.png"
     figure = plot_comparisons(found)
-    atomic_write(chart, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    atomic_write(chart, lambda tmp: figure.savefig(tmp, dpi=110, format="png", bbox_inches="tight"))
     plt.close(figure)
     return ["**How sure: each headline comparison with its 95 % interval**", "", comparisons_markdown(found), "",
             f"![differences with their intervals]({FIGURES}/{chart.name})", ""]

@@ -3,6 +3,7 @@ verdicts under it, and an error-bar chart (every chapter after its comparison ta
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
@@ -34,17 +35,19 @@ def plot_comparisons(comparisons: Mapping[str, Comparison | Mapping[str, Any]], 
     """Each difference ``A − B`` with its interval as an error bar around zero; a bar that does not
     cross the dashed line is a win (for a lower-is-better metric, left of it is A's win)."""
     found = list(as_comparisons(comparisons).values())[::-1]
+    labels = [textwrap.fill(f"{c.a} − {c.b}", 44) + f"\n({c.metric}{', lower is better' if not c.higher_is_better else ''})"
+              for c in found]
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 0.42 * len(found) + 1.0))
+        lines = sum(label.count("\n") + 1 for label in labels)
+        _, ax = plt.subplots(figsize=(7.6, 0.13 * lines + 0.12 * len(found) + 1.0))
     y = range(len(found))
     colours = ["#4c72b0" if c.winner is None else ("#55a868" if c.winner == c.a else "#c44e52") for c in found]
     for row, (c, colour) in enumerate(zip(found, colours)):
         ax.errorbar([c.difference], [row], xerr=[[c.difference - c.low], [c.high - c.difference]], fmt="o",
                     color=colour, capsize=3, markersize=4)
     ax.axvline(0.0, color="0.4", linestyle="--", linewidth=0.8)
-    ax.set_yticks(list(y), [f"{c.a} − {c.b}\n({c.metric}{', lower is better' if not c.higher_is_better else ''})"
-                            for c in found], fontsize=7)
-    ax.set_xlabel("difference A − B with its 95 % interval (green: A better, red: B better, blue: a tie)",
+    ax.set_yticks(list(y), labels, fontsize=7)
+    ax.set_xlabel("A − B with its 95 % interval\ngreen: A better · red: B better · blue: cannot be told apart",
                   fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
