@@ -222,7 +222,7 @@ if cfg.finetune_encoder and cfg.mode != "test":  # the fine-tuned model becomes 
 pd.DataFrame(finetune_results).T.round(3) if finetune_results else None
 
 # %%
-from mmdl_lib.chapters.talk2car.comparisons import relative_weight_change
+from mmdl_lib.chapters.talk2car.comparisons import finetune_reason, relative_weight_change
 
 finetune_comparisons = {}
 if set(finetune_boxes) == set(talk2car.FINETUNE_ARMS):
@@ -231,12 +231,8 @@ if set(finetune_boxes) == set(talk2car.FINETUNE_ARMS):
     comparisons.update(finetune_comparisons)
     moved = relative_weight_change(frozen_model.encoder, finetuned["end to end, encoder fine-tuned"].encoder)
     full = talk2car.Talk2CarConfig.from_profile("full")
-    lines = shortfall(finetune_comparisons, "end to end, encoder fine-tuned", {
-        "head only, encoder frozen": (
-            f"Measured reason: in {cfg.finetune_epochs} epochs at {cfg.finetune_lr * cfg.encoder_lr_mult:.0e} the "
-            f"encoder's weights moved by {moved:.2%} of their norm. The full profile fine-tunes "
-            f"{full.finetune_epochs} epochs on the real images (`finetune_encoder` on), where this comparison is "
-            "the one to read.")})
+    reason = finetune_reason(moved, cfg.finetune_epochs, cfg.finetune_lr * cfg.encoder_lr_mult, full.finetune_epochs)
+    lines = shortfall(finetune_comparisons, "end to end, encoder fine-tuned", {"head only, encoder frozen": reason})
     display(show_comparisons(finetune_comparisons))
     display(Markdown("\n\n".join(lines) if lines else
                      f"Unfreezing the encoder beats the head-only control on every metric compared "
@@ -279,23 +275,15 @@ comparison = pd.DataFrame(results).T
 comparison.round(3)
 
 # %%
-from mmdl_lib.chapters.talk2car.comparisons import mean_pairwise_cosine
+from mmdl_lib.chapters.talk2car.comparisons import mean_pairwise_cosine, text_encoder_reason
 
 variant_comparisons = {}
 if cfg.compare and cfg.mode != "test":
     variant_comparisons = compare_grounding(val_iou, frozen_name, list(variants), seed=cfg.seed)
     comparisons.update(variant_comparisons)
     closeness = {kind: mean_pairwise_cosine(texts[kind]["val"]) for kind in texts}
-    tower = (f"pre-trained ({encoder_meta['teacher']['pretrained']})" if encoder_meta["teacher"].get("pretrained")
-             else "trained in chapter 01 on the synthetic region captions only")
-    reasons = {"minilm text": (
-        f"Measured: the teacher's text tower, {tower}, puts two different val commands at a mean cosine of "
-        f"{closeness['teacher']:.3f}; MiniLM, pre-trained on sentence pairs, at {closeness['minilm']:.3f}"
-        + (" — the teacher's tower packs the commands closer together, so the head has less to tell them apart by."
-           if closeness["teacher"] > closeness["minilm"] else ".")
-        + (" In the full profile the teacher is a pre-trained OpenCLIP model with its own web-scale text tower, so "
-           "this comparison can come out differently there." if cfg.profile == "smoke" else ""))} \
-        if "minilm" in closeness else {}
+    reasons = ({"minilm text": text_encoder_reason(closeness, encoder_meta["teacher"].get("pretrained"),
+                                                   cfg.profile == "smoke")} if "minilm" in closeness else {})
     lines = shortfall(variant_comparisons, frozen_name, reasons)
     display(show_comparisons(variant_comparisons))
     display(Markdown("\n\n".join(lines) if lines else f"{frozen_name} beats every variant on AP50 and mean IoU."))

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from mmdl_lib.chapters.talk2car.comparisons import (compare_grounding, mean_pairwise_cosine, per_command_iou,
-                                                    relative_weight_change, shortfall)
+from mmdl_lib.chapters.talk2car.comparisons import (compare_grounding, finetune_reason, mean_pairwise_cosine,
+                                                    per_command_iou, relative_weight_change, shortfall,
+                                                    text_encoder_reason)
 from mmdl_lib.metrics.boxes import grounding_metrics
 
 
@@ -52,3 +53,16 @@ def test_mean_pairwise_cosine_and_relative_weight_change():
         after.weight.copy_(torch.tensor([[3.0, 0.0, 4.5]]))
     assert relative_weight_change(before, after) == pytest.approx(0.1)
     assert relative_weight_change(before, before) == 0.0
+
+
+def test_the_text_encoder_reason_reads_the_direction_of_the_measured_closeness():
+    packed = text_encoder_reason({"teacher": 0.6, "minilm": 0.4}, None, smoke=True)
+    assert "0.600" in packed and "packs the commands closer together" in packed and "synthetic region captions" in packed
+    spread = text_encoder_reason({"teacher": 0.3, "minilm": 0.4}, "laion2b_s34b_b88k", smoke=False)
+    assert "closer together" not in spread and "pre-trained (laion2b_s34b_b88k)" in spread and "full profile" not in spread
+
+
+def test_the_finetune_reason_states_how_far_the_encoder_moved():
+    assert finetune_reason(0.0059, 2, 5e-5, 3).startswith("Measured reason: in 2 epochs at 5e-05 the encoder's "
+                                                          "weights moved by 0.59% of their norm. The full profile "
+                                                          "fine-tunes 3 epochs")
