@@ -48,10 +48,13 @@ def probe_hits(probe: torch.nn.Module, tokens: torch.Tensor, labels: torch.Tenso
     return (predictions == labels).double().cpu().numpy()
 
 
-@torch.no_grad()
+def hit_rate(hits: np.ndarray) -> float:
+    """Accuracy from per-image hits (:func:`probe_hits`), averaged in float32 as torch averages them."""
+    return float(torch.from_numpy(hits).float().mean())
+
+
 def probe_accuracy(probe: torch.nn.Module, tokens: torch.Tensor, labels: torch.Tensor, batch_size: int = 128) -> float:
-    predictions = torch.cat([probe(tokens[i:i + batch_size]).argmax(1) for i in range(0, len(tokens), batch_size)])
-    return float((predictions == labels).float().mean())
+    return hit_rate(probe_hits(probe, tokens, labels, batch_size))
 
 
 def zero_shot_accuracy(image_embeddings: torch.Tensor, class_embeddings: torch.Tensor, labels: torch.Tensor) -> float:

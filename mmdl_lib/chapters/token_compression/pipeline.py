@@ -27,7 +27,7 @@ from .config import (CONFIG, HYDRA_KEYS, SMOKE_ENCODER, VARIANTS, TokenCompressi
                      smoke_checks)
 from .critic import build_critic
 from .losses import ReconstructionLoss
-from .metrics import compression_report, linear_probe_accuracy, probe_accuracy, probe_hits, zero_shot_accuracy
+from .metrics import compression_report, hit_rate, linear_probe_accuracy, probe_hits, zero_shot_accuracy
 from .probe import fit_attentive_probe
 from .token_cache import TokenSet, cached_tokens, image_split, require_image_splits
 from .token_encoder import CLIPTokenEncoder
@@ -117,7 +117,7 @@ def downstream(cfg: TokenCompressionConfig, encoder: CLIPTokenEncoder, model: To
             image = encoder.token_embeddings(model.restore(view["val"].to(device))).cpu()
         hits[name] = probe_hits(probe, view["val"], labels["val"])
         table[name] = {"tokens": int(view["val"].shape[-1] ** 2),
-                       "attentive_probe": probe_accuracy(probe, view["val"], labels["val"]),
+                       "attentive_probe": hit_rate(hits[name]),
                        "linear_probe_mean_token": linear_probe_accuracy(
                            view["train"].mean((2, 3)).numpy(), labels["train"].numpy(),
                            view["val"].mean((2, 3)).numpy(), labels["val"].numpy(), cfg.seed),
